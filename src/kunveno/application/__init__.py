@@ -1,0 +1,1 @@
+"""Use cases: load aggregates from the log, check who may act, decide, save atomically."""

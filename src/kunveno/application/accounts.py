@@ -1,0 +1,124 @@
+"""Accounts and sign-in: registering people, issuing and checking bearer tokens.
+
+A token is 32 random bytes shown once; the log keeps only an id derived from its SHA-256, so
+checking a token is one primary-key read of the log and revocation is seen at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from datetime import timedelta
+from uuid import UUID, uuid4, uuid5
+
+from kunveno.application.errors import Unauthenticated
+from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
+from kunveno.application.ports import Clock, PasswordHasher
+from kunveno.domain.actor import Actor
+from kunveno.domain.errors import InvalidValue, NameTaken, NotFound
+from kunveno.domain.names import NameClaim, normalise_username
+from kunveno.domain.person import AccessToken, Person
+
+_TOKEN_NAMESPACE = UUID("9b1f3a52-8e0c-4d6f-b1a7-2c5e4f60d913")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+
+
+def token_id(token: str) -> UUID:
+    return uuid5(_TOKEN_NAMESPACE, hashlib.sha256(token.encode()).hexdigest())
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidValue(f"a password has {MIN_PASSWORD}-{MAX_PASSWORD} characters")
+    return password
+
+
+class AccountService:
+    def __init__(
+        self,
+        log: EventLog,
+        commands: CommandBus,
+        clock: Clock,
+        hasher: PasswordHasher,
+        token_ttl: timedelta,
+    ) -> None:
+        self._log = log
+        self._commands = commands
+        self._clock = clock
+        self._hasher = hasher
+        self._token_ttl = token_ttl
+
+    def register(
+        self, username: str, password: str, display_name: str | None, email: str | None
+    ) -> Outcome[UUID]:
+        name = normalise_username(username)
+        password_hash = self._hasher.hash(check_password(password))
+        person_id = uuid4()
+
+        def decide() -> Decision[UUID]:
+            if self._log.exists(NameClaim.id_for("username", name)):
+                raise NameTaken(f"the username {name!r} is taken")
+            now = self._clock.now()
+            claim = NameClaim.claim("username", name, person_id, Actor.person(person_id), now)
+            person = Person.register(
+                person_id=person_id,
+                username=name,
+                display_name=display_name or name,
+                email=email,
+                password_hash=password_hash,
+                at=now,
+            )
+            return [claim, person], person_id
+
+        return self._commands.run(decide)
+
+    def person_id_for(self, username: str) -> UUID:
+        try:
+            name = normalise_username(username)
+        except InvalidValue:
+            raise NotFound("no such person") from None
+        return self._log.load(NameClaim, NameClaim.id_for("username", name), "person").owner_id
+
+    def sign_in(self, username: str, password: str) -> Outcome[str]:
+        try:
+            person = self._log.load(Person, self.person_id_for(username), "person")
+        except NotFound:
+            person = None
+        # Verify even for an unknown name, so timing does not tell which usernames exist.
+        stored = person.password_hash if person else self._dummy_hash()
+        if not self._hasher.verify(stored, password) or person is None:
+            raise Unauthenticated("wrong username or password")
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        issued = AccessToken.issue(
+            token_id=token_id(token),
+            person_id=person.id,
+            at=now,
+            expires_at=now + self._token_ttl,
+        )
+        return self._commands.run(lambda: ([issued], token))
+
+    @functools.cache  # noqa: B019 - one per service, which lives as long as the node
+    def _dummy_hash(self) -> str:
+        return self._hasher.hash(secrets.token_urlsafe(16))
+
+    def authenticate(self, token: str) -> UUID:
+        try:
+            access = self._log.load(AccessToken, token_id(token), "token")
+        except NotFound:
+            raise Unauthenticated("unknown token") from None
+        if access.revoked or access.expires_at <= self._clock.now():
+            raise Unauthenticated("this token has expired or was revoked: sign in again")
+        return access.person_id
+
+    def sign_out(self, token: str) -> Outcome[None]:
+        person_id = self.authenticate(token)
+
+        def decide() -> Decision[None]:
+            access = self._log.load(AccessToken, token_id(token), "token")
+            access.revoke(actor=Actor.person(person_id), at=self._clock.now())
+            return [access], None
+
+        return self._commands.run(decide)

@@ -1,0 +1,206 @@
+"""Scheduling gatherings and taking registrations for them.
+
+A registration is saved in one atomic write with the gathering's ledger event, so the seat
+decision and who took the seat never diverge; a concurrent writer makes the save stale and the
+command is decided again, which is how two people racing for the last seat end up with one
+seat and one waitlist place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID, uuid4
+
+from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
+from kunveno.application.ports import Clock
+from kunveno.domain.actor import Actor
+from kunveno.domain.community import Community, Visibility
+from kunveno.domain.errors import AnonymousRegistrationNotAllowed, PermissionDenied
+from kunveno.domain.gathering import Gathering, GatheringDetails, RegistrationStatus
+from kunveno.domain.registration import Registration
+
+R = TypeVar("R")
+
+
+def hash_cancel_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Registered:
+    registration_id: UUID
+    status: RegistrationStatus
+    cancel_token: str | None = None
+
+
+class GatheringService:
+    def __init__(
+        self,
+        log: EventLog,
+        commands: CommandBus,
+        clock: Clock,
+        community_for_slug: Callable[[str], Community],
+    ) -> None:
+        self._log = log
+        self._commands = commands
+        self._clock = clock
+        self._community_for_slug = community_for_slug
+
+    def load(self, gathering_id: UUID) -> Gathering:
+        return self._log.load(Gathering, gathering_id, "gathering")
+
+    def community_of(self, gathering: Gathering) -> Community:
+        return self._log.load(Community, gathering.community_id, "community")
+
+    def schedule(
+        self, person_id: UUID, slug: str, details: GatheringDetails, capacity: int | None
+    ) -> Outcome[UUID]:
+        gathering_id = uuid4()
+
+        def decide() -> Decision[UUID]:
+            community = self._community_for_slug(slug)
+            community.require_organiser(person_id)
+            gathering = Gathering.schedule(
+                gathering_id=gathering_id,
+                community_id=community.id,
+                details=details,
+                capacity=capacity,
+                actor=Actor.person(person_id),
+                at=self._clock.now(),
+            )
+            return [gathering], gathering_id
+
+        return self._commands.run(decide)
+
+    def change_details(
+        self, person_id: UUID, gathering_id: UUID, details: GatheringDetails
+    ) -> Outcome[None]:
+        return self._organise(
+            person_id, gathering_id, lambda g, a, now: g.change_details(details, actor=a, at=now)
+        )
+
+    def change_capacity(
+        self, person_id: UUID, gathering_id: UUID, capacity: int | None
+    ) -> Outcome[None]:
+        return self._organise(
+            person_id, gathering_id, lambda g, a, now: g.change_capacity(capacity, actor=a, at=now)
+        )
+
+    def cancel(self, person_id: UUID, gathering_id: UUID) -> Outcome[None]:
+        return self._organise(person_id, gathering_id, lambda g, a, now: g.cancel(actor=a, at=now))
+
+    def approve_registration(
+        self, person_id: UUID, gathering_id: UUID, registration_id: UUID
+    ) -> Outcome[RegistrationStatus]:
+        return self._organise(
+            person_id,
+            gathering_id,
+            lambda g, a, now: g.approve(registration_id, actor=a, at=now),
+        )
+
+    def decline_registration(
+        self, person_id: UUID, gathering_id: UUID, registration_id: UUID
+    ) -> Outcome[None]:
+        return self._organise(
+            person_id,
+            gathering_id,
+            lambda g, a, now: g.decline(registration_id, actor=a, at=now),
+        )
+
+    def register_person(self, person_id: UUID, gathering_id: UUID) -> Outcome[Registered]:
+        registration_id = uuid4()
+
+        def decide() -> Decision[Registered]:
+            gathering = self.load(gathering_id)
+            community = self.community_of(gathering)
+            if community.visibility is Visibility.PRIVATE and not community.is_member(person_id):
+                raise PermissionDenied("this gathering is for members of its community")
+            now = self._clock.now()
+            registration = Registration.for_person(
+                registration_id=registration_id,
+                gathering_id=gathering_id,
+                person_id=person_id,
+                at=now,
+            )
+            status = gathering.register(
+                registration_id, registration.participant, actor=Actor.person(person_id), at=now
+            )
+            return [registration, gathering], Registered(registration_id, status)
+
+        return self._commands.run(decide)
+
+    def register_anonymous(self, gathering_id: UUID, email: str | None) -> Outcome[Registered]:
+        registration_id = uuid4()
+        cancel_token = secrets.token_urlsafe(24)
+
+        def decide() -> Decision[Registered]:
+            gathering = self.load(gathering_id)
+            community = self.community_of(gathering)
+            if not gathering.anonymous_registration or community.visibility is Visibility.PRIVATE:
+                raise AnonymousRegistrationNotAllowed(
+                    "this gathering does not take anonymous registrations: sign in to register"
+                )
+            now = self._clock.now()
+            registration = Registration.anonymous(
+                registration_id=registration_id,
+                gathering_id=gathering_id,
+                email=email,
+                cancel_token_hash=hash_cancel_token(cancel_token),
+                at=now,
+            )
+            status = gathering.register(registration_id, None, actor=Actor.anonymous(), at=now)
+            return [registration, gathering], Registered(registration_id, status, cancel_token)
+
+        return self._commands.run(decide)
+
+    def cancel_registration(
+        self, registration_id: UUID, *, person_id: UUID | None, cancel_token: str | None
+    ) -> Outcome[None]:
+        def decide() -> Decision[None]:
+            registration = self._log.load(Registration, registration_id, "registration")
+            gathering = self.load(registration.gathering_id)
+            actor = self._canceller(registration, gathering, person_id, cancel_token)
+            gathering.cancel_registration(registration_id, actor=actor, at=self._clock.now())
+            return [gathering], None
+
+        return self._commands.run(decide)
+
+    def _canceller(
+        self,
+        registration: Registration,
+        gathering: Gathering,
+        person_id: UUID | None,
+        cancel_token: str | None,
+    ) -> Actor:
+        """Who may cancel: the participant, the holder of the cancel link, an organiser."""
+        if person_id is not None and (
+            registration.person_id == person_id
+            or self.community_of(gathering).can_organise(person_id)
+        ):
+            return Actor.person(person_id)
+        if (
+            cancel_token is not None
+            and registration.cancel_token_hash is not None
+            and hmac.compare_digest(registration.cancel_token_hash, hash_cancel_token(cancel_token))
+        ):
+            return Actor.anonymous()
+        raise PermissionDenied("only the participant or an organiser cancels a registration")
+
+    def _organise(
+        self,
+        person_id: UUID,
+        gathering_id: UUID,
+        act: Callable[[Gathering, Actor, datetime], R],
+    ) -> Outcome[R]:
+        def decide() -> Decision[R]:
+            gathering = self.load(gathering_id)
+            self.community_of(gathering).require_organiser(person_id)
+            return [gathering], act(gathering, Actor.person(person_id), self._clock.now())
+
+        return self._commands.run(decide)

@@ -1,0 +1,150 @@
+"""A local person (account) and the access tokens they sign in with.
+
+The password hash lives in its own event (``Person.PasswordSet``) marked secret, so exports
+and federation leave it out by topic, never by picking fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from kunveno.domain.actor import Actor
+from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
+from kunveno.domain.errors import InvalidValue
+
+MAX_DISPLAY_NAME = 100
+MAX_EMAIL = 254
+
+SECRET_TOPICS = frozenset({"kunveno.person.password_set"})
+
+
+def check_display_name(display_name: str) -> str:
+    cleaned = display_name.strip()
+    if len(cleaned) > MAX_DISPLAY_NAME:
+        raise InvalidValue(f"a display name has at most {MAX_DISPLAY_NAME} characters")
+    return cleaned
+
+
+def check_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    cleaned = email.strip()
+    local, at, domain = cleaned.partition("@")
+    if not at or not local or "." not in domain or len(cleaned) > MAX_EMAIL or " " in cleaned:
+        raise InvalidValue("not an email address")
+    return cleaned
+
+
+class Person(KunvenoAggregate):
+    TOPIC = "kunveno.person"
+
+    username: str
+    display_name: str
+    email: str | None
+    password_hash: str
+
+    class Registered(CreationEvent):
+        TOPIC = "kunveno.person.registered"
+        username: str
+        display_name: str
+        email: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.username = self.username
+            aggregate.display_name = self.display_name
+            aggregate.email = self.email
+            aggregate.password_hash = ""
+
+    class PasswordSet(DomainEvent):
+        TOPIC = "kunveno.person.password_set"
+        password_hash: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.password_hash = self.password_hash
+
+    class ProfileChanged(DomainEvent):
+        TOPIC = "kunveno.person.profile_changed"
+        display_name: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.display_name = self.display_name
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        person_id: UUID,
+        username: str,
+        display_name: str,
+        email: str | None,
+        password_hash: str,
+        at: datetime,
+    ) -> Person:
+        actor = Actor.person(person_id)
+        person = cls._start(
+            cls.Registered,
+            id=person_id,
+            actor=actor,
+            at=at,
+            username=username,
+            display_name=check_display_name(display_name) or username,
+            email=check_email(email),
+        )
+        person.set_password(password_hash, actor=actor, at=at)
+        return person
+
+    def set_password(self, password_hash: str, *, actor: Actor, at: datetime) -> None:
+        self._record(self.PasswordSet, actor=actor, at=at, password_hash=password_hash)
+
+    def change_profile(self, display_name: str, *, actor: Actor, at: datetime) -> None:
+        self._record(
+            self.ProfileChanged, actor=actor, at=at, display_name=check_display_name(display_name)
+        )
+
+
+class AccessToken(KunvenoAggregate):
+    """A bearer token's owner and expiry, under an id derived from the token's hash.
+
+    The token itself is never stored; whoever holds it can find this stream, nobody else can.
+    """
+
+    TOPIC = "kunveno.access_token"
+
+    person_id: UUID
+    expires_at: datetime
+    revoked: bool
+
+    class Issued(CreationEvent):
+        TOPIC = "kunveno.access_token.issued"
+        person_id: UUID
+        expires_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.person_id = self.person_id
+            aggregate.expires_at = self.expires_at
+            aggregate.revoked = False
+
+    class Revoked(DomainEvent):
+        TOPIC = "kunveno.access_token.revoked"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.revoked = True
+
+    @classmethod
+    def issue(
+        cls, *, token_id: UUID, person_id: UUID, at: datetime, expires_at: datetime
+    ) -> AccessToken:
+        return cls._start(
+            cls.Issued,
+            id=token_id,
+            actor=Actor.person(person_id),
+            at=at,
+            person_id=person_id,
+            expires_at=expires_at,
+        )
+
+    def revoke(self, *, actor: Actor, at: datetime) -> None:
+        if not self.revoked:
+            self._record(self.Revoked, actor=actor, at=at)

@@ -1,0 +1,1 @@
+"""Read models folded from the notification log, each with its own tracking position."""

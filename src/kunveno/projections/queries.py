@@ -1,0 +1,162 @@
+"""Answers to the API's questions, read from the read models only (never from aggregates)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kunveno.domain.actor import Actor
+from kunveno.projections.store import ReadStore, Row, timestamp
+
+_COMMUNITY = (
+    "SELECT c.id, c.slug, c.name, c.summary, c.visibility, c.membership, c.founded_at, "
+    "(SELECT COUNT(*) FROM rm_members m WHERE m.community_id = c.id) AS member_count "
+    "FROM rm_communities c"
+)
+
+_GATHERING = (
+    "SELECT g.*, "
+    "(SELECT COUNT(*) FROM rm_registrations r WHERE r.gathering_id = g.id "
+    "AND r.status = 'confirmed') AS registration_count, "
+    "(SELECT COUNT(*) FROM rm_registrations r WHERE r.gathering_id = g.id "
+    "AND r.status = 'waitlisted') AS waitlist_count, "
+    "(SELECT COUNT(*) FROM rm_registrations r WHERE r.gathering_id = g.id "
+    "AND r.status = 'pending') AS pending_count, "
+    "c.slug AS community_slug, c.visibility AS community_visibility "
+    "FROM rm_gatherings g JOIN rm_communities c ON c.id = g.community_id"
+)
+
+
+class Queries:
+    def __init__(self, store: ReadStore) -> None:
+        self._store = store
+
+    def _one(self, sql: str, params: tuple[object, ...]) -> Row | None:
+        rows = self._store.query(sql, params)
+        return rows[0] if rows else None
+
+    # -- people ---------------------------------------------------------------------------
+
+    def person(self, person_id: str) -> Row | None:
+        return self._one("SELECT * FROM rm_people WHERE id = %s", (person_id,))
+
+    # -- communities ----------------------------------------------------------------------
+
+    def directory(self, viewer: str | None) -> list[Row]:
+        """Public communities, and the private ones the viewer belongs to."""
+        return self._store.query(
+            f"{_COMMUNITY} WHERE c.visibility = 'public' OR EXISTS (SELECT 1 FROM rm_members v "
+            "WHERE v.community_id = c.id AND v.person_id = %s) ORDER BY c.name, c.slug",
+            (viewer or "",),
+        )
+
+    def community(self, slug: str) -> Row | None:
+        return self._one(f"{_COMMUNITY} WHERE c.slug = %s", (slug,))
+
+    def role(self, community_id: str, person_id: str | None) -> str | None:
+        if person_id is None:
+            return None
+        row = self._one(
+            "SELECT role FROM rm_members WHERE community_id = %s AND person_id = %s",
+            (community_id, person_id),
+        )
+        return None if row is None else str(row["role"])
+
+    def members(self, community_id: str) -> list[Row]:
+        return self._store.query(
+            "SELECT m.person_id, p.username, p.display_name, m.role, m.since "
+            "FROM rm_members m LEFT JOIN rm_people p ON p.id = m.person_id "
+            "WHERE m.community_id = %s ORDER BY m.since, p.username",
+            (community_id,),
+        )
+
+    def join_requests(self, community_id: str) -> list[Row]:
+        return self._store.query(
+            "SELECT j.person_id, p.username, p.display_name, j.requested_at "
+            "FROM rm_join_requests j LEFT JOIN rm_people p ON p.id = j.person_id "
+            "WHERE j.community_id = %s ORDER BY j.requested_at",
+            (community_id,),
+        )
+
+    def communities_of(self, person_id: str) -> list[Row]:
+        return self._store.query(
+            f"{_COMMUNITY} JOIN rm_members me ON me.community_id = c.id "
+            "WHERE me.person_id = %s ORDER BY c.name",
+            (person_id,),
+        )
+
+    # -- gatherings -----------------------------------------------------------------------
+
+    def gathering(self, gathering_id: str) -> Row | None:
+        return self._one(f"{_GATHERING} WHERE g.id = %s", (gathering_id,))
+
+    def gatherings(
+        self, community_id: str, start: datetime, end: datetime | None, limit: int = 200
+    ) -> list[Row]:
+        """Gatherings of a community not yet over at ``start`` and starting before ``end``."""
+        until = "9999" if end is None else timestamp(end)
+        return self._store.query(
+            f"{_GATHERING} WHERE g.community_id = %s AND g.ends_at > %s AND g.starts_at < %s "
+            "ORDER BY g.starts_at, g.id LIMIT %s",
+            (community_id, timestamp(start), until, limit),
+        )
+
+    def all_gatherings(self, community_id: str) -> list[Row]:
+        return self._store.query(
+            f"{_GATHERING} WHERE g.community_id = %s ORDER BY g.starts_at, g.id", (community_id,)
+        )
+
+    def participants(self, gathering_id: str) -> list[Row]:
+        """Named participants (local and remote) with status; anonymous ones are not listed."""
+        return self._store.query(
+            "SELECT r.id, r.kind, r.person_id, p.username, p.display_name, r.actor_url, "
+            "r.status, r.registered_at FROM rm_registrations r "
+            "LEFT JOIN rm_people p ON p.id = r.person_id "
+            "WHERE r.gathering_id = %s AND r.kind IN ('person', 'remote') "
+            "ORDER BY r.registered_at, r.id",
+            (gathering_id,),
+        )
+
+    def anonymous_count(self, gathering_id: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM rm_registrations WHERE gathering_id = %s "
+            "AND kind = 'anonymous' AND status IN ('confirmed', 'waitlisted', 'pending')",
+            (gathering_id,),
+        )
+        return 0 if row is None else int(row["n"])
+
+    def registration_counts(self, gathering_id: str) -> dict[str, int]:
+        rows = self._store.query(
+            "SELECT status, COUNT(*) AS n FROM rm_registrations WHERE gathering_id = %s "
+            "GROUP BY status",
+            (gathering_id,),
+        )
+        return {str(row["status"]): int(row["n"]) for row in rows}
+
+    def registrations_of(self, person_id: str) -> list[Row]:
+        return self._store.query(
+            "SELECT r.id, r.gathering_id, r.status, r.registered_at, g.title, g.starts_at, "
+            "g.ends_at, g.timezone, g.status AS gathering_status FROM rm_registrations r "
+            "JOIN rm_gatherings g ON g.id = r.gathering_id WHERE r.person_id = %s "
+            "ORDER BY g.starts_at",
+            (person_id,),
+        )
+
+    def registration(self, registration_id: str) -> Row | None:
+        return self._one("SELECT * FROM rm_registrations WHERE id = %s", (registration_id,))
+
+    # -- posts ----------------------------------------------------------------------------
+
+    def timeline(self, community_id: str, limit: int = 100) -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_posts WHERE community_id = %s AND deleted = 0 "
+            "ORDER BY published_at DESC, id LIMIT %s",
+            (community_id, limit),
+        )
+
+    def post(self, post_id: str) -> Row | None:
+        return self._one("SELECT * FROM rm_posts WHERE id = %s", (post_id,))
+
+
+def author_person_id(author: str) -> str | None:
+    person = Actor.parse(author).person_id
+    return None if person is None else str(person)

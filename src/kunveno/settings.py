@@ -1,0 +1,34 @@
+"""The node's settings: the one place that reads the environment (``KUNVENO_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KUNVENO_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://... or sqlite:///path or memory://; unset: SQLite in data_dir",
+    )
+    data_dir: Path = Path("./var")
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    federation_allow_http: bool = False
+    federation_allow_private: bool = False
+    token_ttl_days: int = 30
+    # argon2 cost; lowered only by tests, where hashing speed matters more than strength.
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    read_your_writes_timeout: float = 5.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kunveno.sqlite3').resolve()}"
