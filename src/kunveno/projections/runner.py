@@ -154,8 +154,8 @@ class ProjectionRunner:
                 self._reload_positions()
                 continue
             if progress is not None:
-                for name, position in self._positions.items():
-                    progress(name, min(position, head), head)
+                position = min(self._positions.values(), default=head)
+                progress("projections", min(position, head), head)
             if read == 0:
                 return
 

@@ -1,0 +1,1 @@
+"""FastAPI adapter: the client API under /api/v1 and the calendar feed."""

@@ -1,0 +1,41 @@
+"""Builds the web application of a node from its container (no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+
+from kunveno import __version__
+from kunveno.bootstrap import Container
+
+from . import accounts, communities, gatherings, posts, presenters
+from .calendar import community_calendar
+from .deps import MaybeMe, Node
+from .errors import install_error_handlers
+
+
+def create_app(container: Container, *, run_projections: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_projections:
+            container.projections.start()
+        try:
+            yield
+        finally:
+            container.projections.stop()
+
+    app = FastAPI(title="Kunveno", version=__version__, lifespan=lifespan)
+    app.state.container = container
+    install_error_handlers(app)
+    for module in (accounts, communities, gatherings, posts):
+        app.include_router(module.router)
+
+    @app.get("/communities/{slug}/calendar.ics", tags=["calendar"])
+    def calendar(slug: str, node: Node, me: MaybeMe) -> Response:
+        community = presenters.visible_community(node, slug, me)
+        body = community_calendar(node, community, node.queries.all_gatherings(community["id"]))
+        return Response(body, media_type="text/calendar; charset=utf-8")
+
+    return app

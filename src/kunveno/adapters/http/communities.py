@@ -1,0 +1,101 @@
+"""Communities and membership."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from kunveno.domain.community import Membership, Role, Visibility
+
+from . import presenters, schemas
+from .deps import MaybeMe, Me, Node
+
+router = APIRouter(prefix="/api/v1/communities", tags=["communities"])
+
+
+@router.post("", status_code=201)
+def found_community(body: schemas.NewCommunity, node: Node, me: Me) -> schemas.Community:
+    outcome = node.communities.found(
+        me,
+        slug=body.slug,
+        name=body.name,
+        summary=body.summary,
+        visibility=Visibility(body.visibility),
+        membership=Membership(body.membership),
+    )
+    node.read_your_writes(outcome.position)
+    return presenters.community(node, presenters.visible_community(node, body.slug, me))
+
+
+@router.get("")
+def directory(node: Node, me: MaybeMe) -> list[schemas.Community]:
+    viewer = None if me is None else str(me)
+    return [presenters.community(node, row) for row in node.queries.directory(viewer)]
+
+
+@router.get("/{slug}")
+def one_community(slug: str, node: Node, me: MaybeMe) -> schemas.Community:
+    return presenters.community(node, presenters.visible_community(node, slug, me))
+
+
+@router.post("/{slug}/members", status_code=201)
+def join(slug: str, node: Node, me: Me) -> schemas.JoinAnswer:
+    outcome = node.communities.join(me, slug)
+    node.read_your_writes(outcome.position)
+    return schemas.JoinAnswer(status=outcome.value.value)
+
+
+@router.get("/{slug}/members")
+def members(slug: str, node: Node, me: MaybeMe) -> list[schemas.Member]:
+    row = presenters.visible_community(node, slug, me)
+    return [schemas.Member(**m) for m in node.queries.members(row["id"])]
+
+
+@router.delete("/{slug}/members/me", status_code=204)
+def leave(slug: str, node: Node, me: Me) -> Response:
+    node.read_your_writes(node.communities.leave(me, slug).position)
+    return Response(status_code=204)
+
+
+@router.delete("/{slug}/members/{person_id}", status_code=204)
+def remove_member(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
+    node.read_your_writes(node.communities.remove(me, slug, person_id).position)
+    return Response(status_code=204)
+
+
+@router.patch("/{slug}/members/{person_id}")
+def change_role(
+    slug: str, person_id: UUID, body: schemas.RoleChange, node: Node, me: Me
+) -> schemas.Member:
+    outcome = node.communities.change_role(me, slug, person_id, Role.from_label(body.role))
+    node.read_your_writes(outcome.position)
+    row = presenters.visible_community(node, slug, me)
+    found = [m for m in node.queries.members(row["id"]) if m["person_id"] == str(person_id)]
+    return schemas.Member(**found[0])
+
+
+@router.get("/{slug}/join-requests")
+def join_requests(slug: str, node: Node, me: Me) -> list[schemas.Member]:
+    row = presenters.visible_community(node, slug, me)
+    presenters.require_role(node, row["id"], me, presenters.ORGANISERS)
+    return [schemas.Member(**r, role="pending") for r in node.queries.join_requests(row["id"])]
+
+
+@router.post("/{slug}/join-requests/{person_id}/approve", status_code=204)
+def approve(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
+    node.read_your_writes(node.communities.approve(me, slug, person_id).position)
+    return Response(status_code=204)
+
+
+@router.post("/{slug}/join-requests/{person_id}/reject", status_code=204)
+def reject(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
+    node.read_your_writes(node.communities.reject(me, slug, person_id).position)
+    return Response(status_code=204)
+
+
+@router.post("/{slug}/invitations", status_code=204)
+def invite(slug: str, body: schemas.Invitation, node: Node, me: Me) -> Response:
+    person_id = node.accounts.person_id_for(body.username)
+    node.read_your_writes(node.communities.invite(me, slug, person_id).position)
+    return Response(status_code=204)

@@ -1,0 +1,138 @@
+"""Gatherings and registrations for them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Response
+
+from kunveno.domain.errors import NotFound
+from kunveno.domain.gathering import GatheringDetails, JoinMode
+
+from . import presenters, schemas
+from .deps import MaybeMe, Me, Node
+
+router = APIRouter(prefix="/api/v1", tags=["gatherings"])
+
+
+def _details(body: schemas.NewGathering) -> GatheringDetails:
+    return GatheringDetails(
+        title=body.title,
+        description=body.description,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        timezone=body.timezone,
+        location=body.location,
+        online_url=body.online_url,
+        join_mode=JoinMode(body.join_mode),
+        anonymous_registration=body.anonymous_registration,
+    )
+
+
+@router.post("/communities/{slug}/gatherings", status_code=201)
+def schedule(slug: str, body: schemas.NewGathering, node: Node, me: Me) -> schemas.Gathering:
+    outcome = node.gatherings.schedule(me, slug, _details(body), body.capacity)
+    node.read_your_writes(outcome.position)
+    return presenters.gathering(node, presenters.visible_gathering(node, outcome.value, me))
+
+
+@router.get("/communities/{slug}/gatherings")
+def upcoming(
+    slug: str,
+    node: Node,
+    me: MaybeMe,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> list[schemas.Gathering]:
+    community = presenters.visible_community(node, slug, me)
+    rows = node.queries.gatherings(community["id"], start or node.clock.now(), end)
+    return [presenters.gathering(node, row) for row in rows]
+
+
+@router.get("/gatherings/{gathering_id}")
+def one_gathering(gathering_id: UUID, node: Node, me: MaybeMe) -> schemas.Gathering:
+    return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
+
+
+@router.put("/gatherings/{gathering_id}")
+def change(
+    gathering_id: UUID, body: schemas.GatheringChange, node: Node, me: Me
+) -> schemas.Gathering:
+    presenters.visible_gathering(node, gathering_id, me)
+    node.gatherings.change_details(me, gathering_id, _details(body))
+    outcome = node.gatherings.change_capacity(me, gathering_id, body.capacity)
+    node.read_your_writes(outcome.position or node.projections.head())
+    return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
+
+
+@router.post("/gatherings/{gathering_id}/cancel")
+def cancel(gathering_id: UUID, node: Node, me: Me) -> schemas.Gathering:
+    presenters.visible_gathering(node, gathering_id, me)
+    node.read_your_writes(node.gatherings.cancel(me, gathering_id).position)
+    return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
+
+
+@router.post("/gatherings/{gathering_id}/registrations", status_code=201)
+def register(
+    gathering_id: UUID,
+    node: Node,
+    me: MaybeMe,
+    body: Annotated[schemas.NewRegistration | None, Body()] = None,
+) -> schemas.RegistrationAnswer:
+    presenters.visible_gathering(node, gathering_id, me)
+    if me is not None:
+        outcome = node.gatherings.register_person(me, gathering_id)
+    else:
+        outcome = node.gatherings.register_anonymous(gathering_id, body.email if body else None)
+    node.read_your_writes(outcome.position)
+    done = outcome.value
+    return schemas.RegistrationAnswer(
+        id=done.registration_id, status=done.status.value, cancel_token=done.cancel_token
+    )
+
+
+@router.get("/gatherings/{gathering_id}/registrations")
+def participants(gathering_id: UUID, node: Node, me: Me) -> schemas.Participants:
+    row = presenters.visible_gathering(node, gathering_id, me)
+    presenters.require_role(node, row["community_id"], me, presenters.ORGANISERS)
+    return schemas.Participants(
+        participants=[
+            schemas.Participant(**{k: p[k] for k in schemas.Participant.model_fields})
+            for p in node.queries.participants(str(gathering_id))
+        ],
+        anonymous_count=node.queries.anonymous_count(str(gathering_id)),
+    )
+
+
+@router.post("/gatherings/{gathering_id}/registrations/{registration_id}/approve")
+def approve(
+    gathering_id: UUID, registration_id: UUID, node: Node, me: Me
+) -> schemas.RegistrationAnswer:
+    outcome = node.gatherings.approve_registration(me, gathering_id, registration_id)
+    node.read_your_writes(outcome.position)
+    return schemas.RegistrationAnswer(id=registration_id, status=outcome.value.value)
+
+
+@router.post("/gatherings/{gathering_id}/registrations/{registration_id}/decline", status_code=204)
+def decline(gathering_id: UUID, registration_id: UUID, node: Node, me: Me) -> Response:
+    outcome = node.gatherings.decline_registration(me, gathering_id, registration_id)
+    node.read_your_writes(outcome.position)
+    return Response(status_code=204)
+
+
+@router.delete("/registrations/{registration_id}", status_code=204)
+def cancel_registration(
+    registration_id: UUID,
+    node: Node,
+    me: MaybeMe,
+    cancel_token: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    if me is None and cancel_token is None:
+        raise NotFound("no such registration")
+    outcome = node.gatherings.cancel_registration(
+        registration_id, person_id=me, cancel_token=cancel_token
+    )
+    node.read_your_writes(outcome.position)
+    return Response(status_code=204)

@@ -1,0 +1,44 @@
+"""Posts in a community's timeline."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from kunveno.domain.errors import NotFound
+
+from . import presenters, schemas
+from .deps import MaybeMe, Me, Node
+
+router = APIRouter(prefix="/api/v1", tags=["posts"])
+
+
+@router.post("/communities/{slug}/posts", status_code=201)
+def publish(slug: str, body: schemas.NewPost, node: Node, me: Me) -> schemas.Post:
+    community = presenters.visible_community(node, slug, me)
+    outcome = node.posts.publish(me, slug, body.content, body.in_reply_to)
+    node.read_your_writes(outcome.position)
+    row = node.queries.post(str(outcome.value))
+    if row is None:
+        raise NotFound("no such post")
+    return presenters.post(node, row, community["slug"])
+
+
+@router.get("/communities/{slug}/posts")
+def timeline(slug: str, node: Node, me: MaybeMe) -> list[schemas.Post]:
+    community = presenters.visible_community(node, slug, me)
+    rows = node.queries.timeline(community["id"])
+    return [presenters.post(node, row, community["slug"]) for row in rows]
+
+
+@router.patch("/posts/{post_id}", status_code=204)
+def edit(post_id: UUID, body: schemas.PostEdit, node: Node, me: Me) -> Response:
+    node.read_your_writes(node.posts.edit(me, post_id, body.content).position)
+    return Response(status_code=204)
+
+
+@router.delete("/posts/{post_id}", status_code=204)
+def delete(post_id: UUID, node: Node, me: Me) -> Response:
+    node.read_your_writes(node.posts.delete(me, post_id).position)
+    return Response(status_code=204)

@@ -1,0 +1,173 @@
+"""Request and response bodies of the client API; unknown request fields are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+
+
+class NewAccount(Body):
+    username: Username
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+    display_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+
+
+class Account(BaseModel):
+    id: UUID
+    username: str
+
+
+class Credentials(Body):
+    username: Username
+    password: Annotated[str, StringConstraints(max_length=1024)]
+
+
+class Session(BaseModel):
+    token: str
+
+
+class Me(BaseModel):
+    id: UUID
+    username: str
+    display_name: str
+    actor_url: str
+
+
+class NewCommunity(Body):
+    slug: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    summary: Annotated[str, StringConstraints(max_length=2000)] = ""
+    visibility: Literal["public", "private"] = "public"
+    membership: Literal["open", "approval", "invite"] = "open"
+
+
+class Community(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+    summary: str
+    visibility: str
+    membership: str
+    member_count: int
+    url: str
+    founded_at: datetime
+
+
+class JoinAnswer(BaseModel):
+    status: Literal["member", "pending"]
+
+
+class Member(BaseModel):
+    person_id: UUID
+    username: str | None
+    display_name: str | None
+    role: str
+
+
+class RoleChange(Body):
+    role: Literal["owner", "admin", "moderator", "member"]
+
+
+class Invitation(Body):
+    username: Username
+
+
+class NewGathering(Body):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Text = ""
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    location: Annotated[str, StringConstraints(max_length=500)] | None = None
+    online_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    capacity: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    anonymous_registration: bool = False
+    join_mode: Literal["free", "approval"] = "free"
+
+
+class GatheringChange(NewGathering):
+    """A full replacement of the details; capacity may change too."""
+
+
+class Gathering(BaseModel):
+    id: UUID
+    url: str
+    community: str
+    title: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    location: str | None
+    online_url: str | None
+    capacity: int | None
+    join_mode: str
+    anonymous_registration: bool
+    status: str
+    registration_count: int
+    remaining_capacity: int | None
+    waitlist_count: int
+    pending_count: int
+
+
+class NewRegistration(Body):
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+
+
+class RegistrationAnswer(BaseModel):
+    id: UUID
+    status: str
+    cancel_token: str | None = None
+
+
+class Participant(BaseModel):
+    id: UUID
+    username: str | None
+    display_name: str | None
+    actor_url: str | None
+    status: str
+
+
+class Participants(BaseModel):
+    participants: list[Participant]
+    anonymous_count: int
+
+
+class MyRegistration(BaseModel):
+    id: UUID
+    gathering_id: UUID
+    title: str
+    starts_at: datetime
+    status: str
+
+
+class NewPost(Body):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    in_reply_to: UUID | None = None
+
+
+class PostEdit(Body):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+
+
+class Post(BaseModel):
+    id: UUID
+    url: str
+    community: str
+    author: str
+    content: str
+    in_reply_to: UUID | None
+    published_at: datetime
+    edited_at: datetime | None

@@ -1,0 +1,186 @@
+"""The ``kunveno`` command: serve, set up the database, manage projections and accounts.
+
+Exit codes: 0 success, 2 bad usage (argparse), 1 failure with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from kunveno import __version__
+from kunveno.bootstrap import Container, build
+from kunveno.domain.errors import DomainError
+from kunveno.settings import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from kunveno.adapters.http.app import create_app
+
+    node = build(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"Kunveno {__version__} serving on http://{host}:{port}", file=sys.stderr)
+    try:
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info")
+    finally:
+        node.close()
+    return 0
+
+
+def _with_node(action: Callable[[Container, argparse.Namespace], int]) -> Callable[..., int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        node = build(settings)
+        try:
+            return action(node, args)
+        finally:
+            node.close()
+
+    return run
+
+
+def _db_init(node: Container, _: argparse.Namespace) -> int:
+    print(f"database ready: {node.database.kind} ({_redacted(node.database.url)})")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+class _Progress:
+    """One line per projection, rewritten in place at most ten times a second."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, name: str, position: int, head: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and position < head:
+            return
+        self._last = now
+        percent = 100 if head == 0 else position * 100 // head
+        print(f"\r{name:<14} {position:>10}/{head} events ({percent}%)", end="", file=sys.stderr)
+        if position >= head:
+            print(file=sys.stderr)
+
+
+def _projections_status(node: Container, _: argparse.Namespace) -> int:
+    print(f"{'projection':<14} {'position':>10} {'head':>10} {'lag':>8}")
+    for status in node.projections.status():
+        print(f"{status.name:<14} {status.position:>10} {status.head:>10} {status.lag:>8}")
+    return 0
+
+
+def _projections_rebuild(node: Container, args: argparse.Namespace) -> int:
+    names = [args.name] if args.name else None
+    if args.name and args.name not in node.projections.names:
+        known = ", ".join(node.projections.names)
+        print(f"error: unknown projection {args.name!r} (known: {known})", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    node.projections.rebuild(names, progress=_Progress())
+    print(f"rebuilt in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _create_user(node: Container, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+    outcome = node.accounts.register(args.username, password, args.display_name, args.email)
+    print(f"created {args.username} ({outcome.value})")
+    return 0
+
+
+def _seed_demo(node: Container, _: argparse.Namespace) -> int:
+    from kunveno.demo import seed_demo
+
+    password = seed_demo(node)
+    if password is None:
+        print("the store is not empty: no demo seeded")
+    else:
+        print(f"seeded the demo community 'neighbours'; sign in as demo / {password}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="kunveno",
+        description="Kunveno: a federated, event-sourced server for communities and gatherings. "
+        "Configured by KUNVENO_* environment variables (see the README).",
+    )
+    top.add_argument("--version", action="version", version=f"kunveno {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the web API (and run projections)")
+    serve.add_argument("--host", help="address to listen on (default KUNVENO_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default KUNVENO_PORT or 8000)")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="set up the database").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("init", help="create the event store and read-model tables").set_defaults(
+        run=_with_node(_db_init)
+    )
+
+    projections = commands.add_parser("projections", help="inspect and rebuild read models")
+    actions = projections.add_subparsers(
+        dest="projections_command", required=True, metavar="ACTION"
+    )
+    actions.add_parser("status", help="each projection's position and lag").set_defaults(
+        run=_with_node(_projections_status)
+    )
+    rebuild = actions.add_parser("rebuild", help="derive read models again from the log")
+    rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
+    rebuild.set_defaults(run=_with_node(_projections_rebuild))
+
+    admin = commands.add_parser("admin", help="administration").add_subparsers(
+        dest="admin_command", required=True, metavar="ACTION"
+    )
+    create_user = admin.add_parser("create-user", help="create a local account")
+    create_user.add_argument("username")
+    create_user.add_argument("--display-name")
+    create_user.add_argument("--email")
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create_user.set_defaults(run=_with_node(_create_user))
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(
+        dest="demo_command", required=True, metavar="ACTION"
+    )
+    demo.add_parser("seed", help="seed a demo community when the store is empty").set_defaults(
+        run=_with_node(_seed_demo)
+    )
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+        return int(args.run(args, settings))
+    except DomainError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
