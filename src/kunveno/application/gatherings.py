@@ -92,6 +92,17 @@ class GatheringService:
             person_id, gathering_id, lambda g, a, now: g.change_capacity(capacity, actor=a, at=now)
         )
 
+    def change(
+        self, person_id: UUID, gathering_id: UUID, details: GatheringDetails, capacity: int | None
+    ) -> Outcome[None]:
+        """Replace details and capacity in one save: a refused capacity changes nothing."""
+
+        def act(g: Gathering, actor: Actor, now: datetime) -> None:
+            g.change_details(details, actor=actor, at=now)
+            g.change_capacity(capacity, actor=actor, at=now)
+
+        return self._organise(person_id, gathering_id, act)
+
     def cancel(self, person_id: UUID, gathering_id: UUID) -> Outcome[None]:
         return self._organise(person_id, gathering_id, lambda g, a, now: g.cancel(actor=a, at=now))
 

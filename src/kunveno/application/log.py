@@ -8,6 +8,7 @@ whole command runs again on fresh state, a bounded number of times.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ class EventLog(Application[UUID]):
     name = "kunveno"
     # The library's default of 10 caps NotificationLog.select(); projections read pages of 500.
     log_section_size = 500
+    # A gathering's stream grows with every registration: without a cache each command would
+    # replay it all. The cache fast-forwards from the store on every get (safe with several
+    # processes) and hands out deep copies, so a failed save never pollutes it.
+    env = {"AGGREGATE_CACHE_MAXSIZE": "2000"}
 
     def load(self, aggregate_class: type[A], aggregate_id: UUID, what: str) -> A:
         try:
@@ -64,8 +69,16 @@ class CommandBus:
     def __init__(self, log: EventLog, after_save: Callable[[int], None] | None = None) -> None:
         self.log = log
         self._after_save = after_save
+        # Writers of one application are serialised by the store's table lock anyway; deciding
+        # one command at a time in this process avoids stale saves between its own threads, so
+        # optimistic retries are left for writers in other processes.
+        self._writing = threading.Lock()
 
     def run(self, decide: Callable[[], Decision[R]]) -> Outcome[R]:
+        with self._writing:
+            return self._run(decide)
+
+    def _run(self, decide: Callable[[], Decision[R]]) -> Outcome[R]:
         for attempt in range(MAX_ATTEMPTS):
             aggregates, value = decide()
             changed = [a for a in aggregates if a.pending_events]

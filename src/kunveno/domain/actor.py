@@ -55,6 +55,13 @@ class Actor:
         actor = cls(ActorKind(kind), ref)
         if actor.has_ref != bool(ref):
             raise ValueError(f"not an actor reference: {text!r}")
+        if actor.kind in (ActorKind.PERSON, ActorKind.AGENT):
+            # Canonical, so a parsed actor equals Actor.person(id); and never a ref that
+            # person_id could not read back.
+            try:
+                return cls(actor.kind, str(UUID(ref)))
+            except ValueError:
+                raise ValueError(f"not an actor reference: {text!r}") from None
         return actor
 
     @property

@@ -104,7 +104,8 @@ class GatheringDetails:
 def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a tz database directory ("Europe") or an overlong name is no zone either.
         raise InvalidValue(f"unknown IANA timezone {name!r}") from None
 
 
@@ -360,7 +361,7 @@ class Gathering(KunvenoAggregate):
             raise RegistrationClosed("this registration is no longer active")
         was_confirmed = self.status_of(registration_id) is RegistrationStatus.CONFIRMED
         self._record(self.RegistrationDeclined, actor=actor, at=at, registration_id=registration_id)
-        if was_confirmed:
+        if was_confirmed and self.status is GatheringStatus.SCHEDULED:
             self._promote_waitlisted(actor=actor, at=at)
 
     def cancel_registration(self, registration_id: UUID, *, actor: Actor, at: datetime) -> None:

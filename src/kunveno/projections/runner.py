@@ -122,27 +122,31 @@ class ProjectionRunner:
                 return 0
             events = [(n.id, self._log.mapper.to_domain_event(n)) for n in notifications]
             last = notifications[-1].id
-            for name, projection in self._projections.items():
-                if self._positions[name] < last:
-                    self._fold(projection, events, last)
+            behind = [p for name, p in self._projections.items() if self._positions[name] < last]
+            self._fold(behind, events, last)
             return len(events)
 
-    def _fold(self, projection: Projection, events: Sequence[tuple[int, Any]], last: int) -> None:
-        position = self._positions[projection.name]
-        writes = Writes()
-        for notification_id, event in events:
-            if notification_id > position and isinstance(event, DomainEvent):
-                projection.apply(event, writes)
+    def _fold(
+        self, projections: list[Projection], events: Sequence[tuple[int, Any]], last: int
+    ) -> None:
+        """One transaction for the page: every view's writes and every tracking row."""
         with self._store.transaction() as cur:
-            cur.execute(
-                "UPDATE rm_tracking SET position = %s WHERE name = %s AND position = %s",
-                (last, projection.name, position),
-            )
-            if cur.rowcount != 1:
-                raise _Overtaken(projection.name)
-            writes.flush(cur)
+            for projection in projections:
+                position = self._positions[projection.name]
+                writes = Writes()
+                for notification_id, event in events:
+                    if notification_id > position and isinstance(event, DomainEvent):
+                        projection.apply(event, writes)
+                cur.execute(
+                    "UPDATE rm_tracking SET position = %s WHERE name = %s AND position = %s",
+                    (last, projection.name, position),
+                )
+                if cur.rowcount != 1:
+                    raise _Overtaken(projection.name)
+                writes.flush(cur)
         with self._changed:
-            self._positions[projection.name] = last
+            for projection in projections:
+                self._positions[projection.name] = last
             self._changed.notify_all()
 
     def catch_up(self, progress: Progress | None = None) -> None:

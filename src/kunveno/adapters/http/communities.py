@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from kunveno.domain.community import Membership, Role, Visibility
+from kunveno.domain.names import normalise_slug
 
 from . import presenters, schemas
 from .deps import MaybeMe, Me, Node
@@ -25,7 +26,9 @@ def found_community(body: schemas.NewCommunity, node: Node, me: Me) -> schemas.C
         membership=Membership(body.membership),
     )
     node.read_your_writes(outcome.position)
-    return presenters.community(node, presenters.visible_community(node, body.slug, me))
+    # Answer under the slug as stored (" Menders " is stored as "menders").
+    slug = normalise_slug(body.slug)
+    return presenters.community(node, presenters.visible_community(node, slug, me))
 
 
 @router.get("")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response
+from pydantic import AwareDatetime
 
+from kunveno.bootstrap import Container
 from kunveno.domain.errors import NotFound
 from kunveno.domain.gathering import GatheringDetails, JoinMode
 
@@ -43,8 +44,8 @@ def upcoming(
     slug: str,
     node: Node,
     me: MaybeMe,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> list[schemas.Gathering]:
     community = presenters.visible_community(node, slug, me)
     rows = node.queries.gatherings(community["id"], start or node.clock.now(), end)
@@ -61,9 +62,8 @@ def change(
     gathering_id: UUID, body: schemas.GatheringChange, node: Node, me: Me
 ) -> schemas.Gathering:
     presenters.visible_gathering(node, gathering_id, me)
-    node.gatherings.change_details(me, gathering_id, _details(body))
-    outcome = node.gatherings.change_capacity(me, gathering_id, body.capacity)
-    node.read_your_writes(outcome.position or node.projections.head())
+    outcome = node.gatherings.change(me, gathering_id, _details(body), body.capacity)
+    node.read_your_writes(outcome.position)
     return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
 
 
@@ -99,11 +99,22 @@ def participants(gathering_id: UUID, node: Node, me: Me) -> schemas.Participants
     presenters.require_role(node, row["community_id"], me, presenters.ORGANISERS)
     return schemas.Participants(
         participants=[
-            schemas.Participant(**{k: p[k] for k in schemas.Participant.model_fields})
+            schemas.Participant(
+                id=p["id"],
+                username=p["username"],
+                display_name=p["display_name"],
+                actor_url=p["actor_url"] or _local_actor_url(node, p["username"]),
+                status=p["status"],
+            )
             for p in node.queries.participants(str(gathering_id))
         ],
         anonymous_count=node.queries.anonymous_count(str(gathering_id)),
     )
+
+
+def _local_actor_url(node: Container, username: str | None) -> str | None:
+    """A local participant's actor id, as ``/me`` and federation give it."""
+    return None if username is None else f"{node.settings.base_url}/users/{username}"
 
 
 @router.post("/gatherings/{gathering_id}/registrations/{registration_id}/approve")
