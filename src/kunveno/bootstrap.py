@@ -37,6 +37,7 @@ class Container:
     communities: CommunityService
     gatherings: GatheringService
     posts: PostService
+    commands: CommandBus
 
     def read_your_writes(self, position: int) -> None:
         """Wait, bounded, until the read models include ``position`` (see README)."""
@@ -44,6 +45,7 @@ class Container:
             self.projections.wait(position, self.settings.read_your_writes_timeout)
 
     def close(self) -> None:
+        self.commands.close()
         self.projections.stop()
         self.read_store.close()
         self.log.close()
@@ -56,10 +58,11 @@ def build(
     hasher: PasswordHasher | None = None,
 ) -> Container:
     database = parse_database_url(settings.resolved_database_url)
-    log = EventLog(env=database.event_store_env)
-    read_store = database.open_read_store()
-    projections = ProjectionRunner(log, read_store, [view() for view in ALL_VIEWS])
-    projections.setup()
+    with database.schema_lock():
+        log = EventLog(env=database.event_store_env)
+        read_store = database.open_read_store()
+        projections = ProjectionRunner(log, read_store, [view() for view in ALL_VIEWS])
+        projections.setup()
     clock = clock or SystemClock()
     hasher = hasher or Argon2PasswordHasher(
         settings.password_time_cost, settings.password_memory_kib
@@ -80,4 +83,5 @@ def build(
         communities=communities,
         gatherings=GatheringService(log, commands, clock, communities.load),
         posts=PostService(log, commands, clock, communities.load),
+        commands=commands,
     )

@@ -62,12 +62,13 @@ class _Progress:
 
     def __init__(self) -> None:
         self._last = 0.0
+        self._shown: tuple[int, int] | None = None
 
     def __call__(self, name: str, position: int, head: int) -> None:
         now = time.monotonic()
-        if now - self._last < 0.1 and position < head:
-            return
-        self._last = now
+        if (position, head) == self._shown or (now - self._last < 0.1 and position < head):
+            return  # the runner reports the end twice: after the last page, and on finding none
+        self._last, self._shown = now, (position, head)
         percent = 100 if head == 0 else position * 100 // head
         print(f"\r{name:<14} {position:>10}/{head} events ({percent}%)", end="", file=sys.stderr)
         if position >= head:
@@ -114,6 +115,13 @@ def _seed_demo(node: Container, _: argparse.Namespace) -> int:
     return 0
 
 
+def _command(
+    group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, purpose: str
+) -> argparse.ArgumentParser:
+    """A command whose own ``--help`` states its purpose, as its group's list of commands does."""
+    return group.add_parser(name, help=purpose, description=purpose)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="kunveno",
@@ -123,33 +131,33 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"kunveno {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve the web API (and run projections)")
+    serve = _command(commands, "serve", "serve the web API (and run projections)")
     serve.add_argument("--host", help="address to listen on (default KUNVENO_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default KUNVENO_PORT or 8000)")
     serve.set_defaults(run=_serve)
 
-    db = commands.add_parser("db", help="set up the database").add_subparsers(
+    db = _command(commands, "db", "set up the database").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"
     )
-    db.add_parser("init", help="create the event store and read-model tables").set_defaults(
+    _command(db, "init", "create the event store and read-model tables").set_defaults(
         run=_with_node(_db_init)
     )
 
-    projections = commands.add_parser("projections", help="inspect and rebuild read models")
+    projections = _command(commands, "projections", "inspect and rebuild read models")
     actions = projections.add_subparsers(
         dest="projections_command", required=True, metavar="ACTION"
     )
-    actions.add_parser("status", help="each projection's position and lag").set_defaults(
+    _command(actions, "status", "each projection's position and lag").set_defaults(
         run=_with_node(_projections_status)
     )
-    rebuild = actions.add_parser("rebuild", help="derive read models again from the log")
+    rebuild = _command(actions, "rebuild", "derive read models again from the log")
     rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
     rebuild.set_defaults(run=_with_node(_projections_rebuild))
 
-    admin = commands.add_parser("admin", help="administration").add_subparsers(
+    admin = _command(commands, "admin", "administration").add_subparsers(
         dest="admin_command", required=True, metavar="ACTION"
     )
-    create_user = admin.add_parser("create-user", help="create a local account")
+    create_user = _command(admin, "create-user", "create a local account")
     create_user.add_argument("username")
     create_user.add_argument("--display-name")
     create_user.add_argument("--email")
@@ -158,10 +166,10 @@ def parser() -> argparse.ArgumentParser:
     )
     create_user.set_defaults(run=_with_node(_create_user))
 
-    demo = commands.add_parser("demo", help="demo data").add_subparsers(
+    demo = _command(commands, "demo", "demo data").add_subparsers(
         dest="demo_command", required=True, metavar="ACTION"
     )
-    demo.add_parser("seed", help="seed a demo community when the store is empty").set_defaults(
+    _command(demo, "seed", "seed a demo community when the store is empty").set_defaults(
         run=_with_node(_seed_demo)
     )
     return top

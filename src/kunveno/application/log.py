@@ -1,16 +1,23 @@
-"""The one event log of a node, and the bounded-retry way every command is saved to it.
+"""The one event log of a node, and the command bus that writes to it with group commit.
 
-Commands are functions that load fresh aggregates, decide, and return the changed ones; a
-stale save (another writer got there first) raises the library's ``IntegrityError`` and the
-whole command runs again on fresh state, a bounded number of times.
+Commands are functions that load aggregates, decide, and return the changed ones with an
+answer. One writer thread per process takes every waiting command, decides them one after
+the other on shared in-memory aggregates (so the second registration of a batch sees the
+seat the first one took) and saves the whole batch in one transaction: one table lock, one
+insert, one fsync for many commands. A command that raises is answered with its error and,
+if it had already changed an aggregate, the batch is decided again without it. A stale save
+(another process wrote first) makes each command of the batch run again alone on fresh state,
+a bounded number of times.
 """
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -20,12 +27,14 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from kunveno.application.errors import ConcurrencyConflict
+from kunveno.application.unit_of_work import UnitOfWork, WriterCache
 from kunveno.domain.errors import NotFound
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12
+MAX_BATCH = 64
 
 
 class EventLog(Application[UUID]):
@@ -34,14 +43,26 @@ class EventLog(Application[UUID]):
     name = "kunveno"
     # The library's default of 10 caps NotificationLog.select(); projections read pages of 500.
     log_section_size = 500
-    # A gathering's stream grows with every registration: without a cache each command would
-    # replay it all. The cache fast-forwards from the store on every get (safe with several
-    # processes) and hands out deep copies, so a failed save never pollutes it.
-    env = {"AGGREGATE_CACHE_MAXSIZE": "2000"}
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self._local = threading.local()
+
+    @contextmanager
+    def working_in(self, unit: UnitOfWork) -> Iterator[None]:
+        """Loads in this thread go through ``unit`` (the command writer's batch)."""
+        self._local.unit = unit
+        try:
+            yield
+        finally:
+            self._local.unit = None
 
     def load(self, aggregate_class: type[A], aggregate_id: UUID, what: str) -> A:
+        unit: UnitOfWork | None = getattr(self._local, "unit", None)
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = (
+                self.repository.get(aggregate_id) if unit is None else unit.get(aggregate_id)
+            )
         except AggregateNotFoundError:
             raise NotFound(f"no such {what}") from None
         if not isinstance(aggregate, aggregate_class):
@@ -49,7 +70,8 @@ class EventLog(Application[UUID]):
         return aggregate
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        unit: UnitOfWork | None = getattr(self._local, "unit", None)
+        return aggregate_id in self.repository if unit is None else unit.contains(aggregate_id)
 
 
 @dataclass(frozen=True)
@@ -63,35 +85,140 @@ class Outcome(Generic[R]):
 Decision = tuple[list[Any], R]
 
 
+class _Ticket:
+    """One waiting command and, once the writer is done with it, its answer or error."""
+
+    def __init__(self, decide: Callable[[], Decision[Any]]) -> None:
+        self.decide = decide
+        self.value: Any = None
+        self.position = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def succeed(self, value: Any, position: int) -> None:
+        self.value, self.position = value, position
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+
 class CommandBus:
-    """Runs commands against the log with optimistic concurrency and a bounded retry."""
+    """Runs commands against the log: group commit, optimistic concurrency, bounded retry."""
 
     def __init__(self, log: EventLog, after_save: Callable[[int], None] | None = None) -> None:
         self.log = log
         self._after_save = after_save
-        # Writers of one application are serialised by the store's table lock anyway; deciding
-        # one command at a time in this process avoids stale saves between its own threads, so
-        # optimistic retries are left for writers in other processes.
-        self._writing = threading.Lock()
+        self._cache = WriterCache(log)
+        self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._starting = threading.Lock()
 
     def run(self, decide: Callable[[], Decision[R]]) -> Outcome[R]:
-        with self._writing:
-            return self._run(decide)
+        if threading.current_thread() is self._writer:
+            raise RuntimeError("a command cannot run another command")
+        self._ensure_writer()
+        ticket = _Ticket(decide)
+        self._queue.put(ticket)
+        ticket.done.wait()
+        if ticket.error is not None:
+            raise ticket.error
+        return Outcome(ticket.value, ticket.position)
 
-    def _run(self, decide: Callable[[], Decision[R]]) -> Outcome[R]:
-        for attempt in range(MAX_ATTEMPTS):
-            aggregates, value = decide()
-            changed = [a for a in aggregates if a.pending_events]
-            if not changed:
-                return Outcome(value, 0)
+    def waiting(self) -> int:
+        """Commands queued and not yet taken by the writer."""
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        writer = self._writer
+        if writer is not None:
+            self._queue.put(None)
+            writer.join(timeout=10)
+            self._writer = None
+
+    def _ensure_writer(self) -> None:
+        with self._starting:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="commands")
+                self._writer.daemon = True
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    ticket = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if ticket is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(ticket)
             try:
-                recordings = self.log.save(*changed)
-            except IntegrityError:
-                # Another writer saved first: back off a little, then decide again on fresh state.
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                self._commit(batch)
+            except BaseException as error:  # never leave a caller waiting forever
+                for ticket in batch:
+                    if not ticket.done.is_set():
+                        ticket.fail(error)
+
+    def _commit(self, batch: Sequence[_Ticket], attempt: int = 0) -> None:
+        unit = UnitOfWork(self._cache)
+        with self.log.working_in(unit):
+            decided = self._decide(batch, unit)
+        changed = unit.changed()
+        if not changed:
+            for ticket, value in decided:
+                ticket.succeed(value, 0)
+            return
+        try:
+            recordings = self.log.save(*changed)
+        except IntegrityError:
+            unit.discard()
+            self._retry([ticket for ticket, _ in decided], attempt)
+            return
+        except BaseException:
+            unit.discard()
+            raise
+        unit.saved()
+        position = max(r.notification.id for r in recordings)
+        if self._after_save is not None:
+            self._after_save(position)
+        for ticket, value in decided:
+            ticket.succeed(value, position)
+
+    def _decide(self, batch: Sequence[_Ticket], unit: UnitOfWork) -> list[tuple[_Ticket, Any]]:
+        """Decide each command on the batch's shared aggregates; drop the ones that fail."""
+        decided: list[tuple[_Ticket, Any]] = []
+        for ticket in batch:
+            marks = unit.marks()
+            try:
+                aggregates, value = ticket.decide()
+            except Exception as error:
+                ticket.fail(error)
+                if unit.changed_since(marks):
+                    # It changed state before failing: decide the others again without it.
+                    unit.discard()
+                    return self._decide([t for t, _ in decided] + _after(batch, ticket), unit)
                 continue
-            position = max(r.notification.id for r in recordings)
-            if self._after_save is not None:
-                self._after_save(position)
-            return Outcome(value, position)
-        raise ConcurrencyConflict("too many concurrent changes; please try again")
+            unit.track(aggregates)
+            decided.append((ticket, value))
+        return decided
+
+    def _retry(self, tickets: list[_Ticket], attempt: int) -> None:
+        if attempt + 1 >= MAX_ATTEMPTS:
+            for ticket in tickets:
+                ticket.fail(ConcurrencyConflict("too many concurrent changes; please try again"))
+            return
+        # Another process saved first: back off a little, then each command alone, fresh.
+        time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        for ticket in tickets:
+            self._commit([ticket], attempt + 1)
+
+
+def _after(batch: Sequence[_Ticket], ticket: _Ticket) -> list[_Ticket]:
+    return list(batch[batch.index(ticket) + 1 :])

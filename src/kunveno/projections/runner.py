@@ -130,19 +130,22 @@ class ProjectionRunner:
         self, projections: list[Projection], events: Sequence[tuple[int, Any]], last: int
     ) -> None:
         """One transaction for the page: every view's writes and every tracking row."""
+        writes = Writes()
+        for projection in projections:
+            position = self._positions[projection.name]
+            for notification_id, event in events:
+                if notification_id > position and isinstance(event, DomainEvent):
+                    projection.apply(event, writes)
         with self._store.transaction() as cur:
-            for projection in projections:
-                position = self._positions[projection.name]
-                writes = Writes()
-                for notification_id, event in events:
-                    if notification_id > position and isinstance(event, DomainEvent):
-                        projection.apply(event, writes)
-                cur.execute(
-                    "UPDATE rm_tracking SET position = %s WHERE name = %s AND position = %s",
-                    (last, projection.name, position),
-                )
-                if cur.rowcount != 1:
-                    raise _Overtaken(projection.name)
+            # Compare-and-set of every position at once: if another runner moved one, its
+            # row does not match, the count is short, and the whole page rolls back.
+            cur.executemany(
+                "UPDATE rm_tracking SET position = %s WHERE name = %s AND position = %s",
+                [(last, p.name, self._positions[p.name]) for p in projections],
+            )
+            if cur.rowcount != len(projections):
+                raise _Overtaken(", ".join(p.name for p in projections))
+            with cur.pipeline():
                 writes.flush(cur)
         with self._changed:
             for projection in projections:

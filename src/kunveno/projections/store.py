@@ -26,6 +26,10 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Row]: ...
 
+    def pipeline(self) -> AbstractContextManager[None]:
+        """Send the statements inside without waiting for each answer (where supported)."""
+        ...
+
 
 class ReadStore(Protocol):
     """A database for read models: transactions for projections, plain reads for queries."""

@@ -7,13 +7,14 @@ the read models an in-memory SQLite database: for unit tests only.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict
 
-from kunveno.adapters.persistence.postgres import PostgresReadStore
+from kunveno.adapters.persistence.postgres import PostgresReadStore, schema_lock
 from kunveno.adapters.persistence.sqlite import SqliteReadStore
 from kunveno.projections.store import ReadStore
 
@@ -34,6 +35,12 @@ class Database:
         if self.kind == "sqlite":
             return SqliteReadStore(self.event_store_env["SQLITE_DBNAME"])
         return SqliteReadStore(":memory:")
+
+    def schema_lock(self) -> AbstractContextManager[None]:
+        """Held while a node sets up its tables, so nodes starting together take turns."""
+        if self.kind == "postgres":
+            return schema_lock(self.url)
+        return nullcontext()
 
 
 def parse_database_url(url: str) -> Database:

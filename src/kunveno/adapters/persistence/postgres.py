@@ -12,6 +12,25 @@ from psycopg_pool import ConnectionPool
 
 from kunveno.projections.store import Params, Row
 
+# An arbitrary application-wide key ("kunveno" in ASCII) for the advisory lock below.
+SCHEMA_LOCK_KEY = 0x6B756E76656E6F
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Hold a database-wide advisory lock while a node creates or checks its tables.
+
+    PostgreSQL's DDL is not safe to run concurrently, not even ``CREATE ... IF NOT EXISTS``
+    or the event store's ``CREATE OR REPLACE FUNCTION`` ("tuple concurrently updated"), so
+    nodes starting together on one database take turns. A crash releases the lock.
+    """
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
 
 class _PostgresCursor:
     def __init__(self, cursor: psycopg.Cursor[dict[str, Any]]) -> None:
@@ -29,6 +48,11 @@ class _PostgresCursor:
 
     def fetchall(self) -> list[Row]:
         return list(self._cursor.fetchall())
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        with self._cursor.connection.pipeline():
+            yield
 
 
 class PostgresReadStore:

@@ -29,6 +29,10 @@ class _SqliteCursor:
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         self._cursor.executemany(_sqlite(sql), [tuple(r) for r in rows])
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        yield  # in-process: there are no round trips to save
+
     def fetchall(self) -> list[Row]:
         names = [d[0] for d in self._cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
