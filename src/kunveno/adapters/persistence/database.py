@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from kunveno.adapters.persistence.postgres import PostgresReadStore, schema_lock
 from kunveno.adapters.persistence.sqlite import SqliteReadStore
+from kunveno.adapters.persistence.sqlite import schema_lock as sqlite_schema_lock
 from kunveno.projections.store import ReadStore
 
 
@@ -40,6 +41,8 @@ class Database:
         """Held while a node sets up its tables, so nodes starting together take turns."""
         if self.kind == "postgres":
             return schema_lock(self.url)
+        if self.kind == "sqlite":
+            return sqlite_schema_lock(self.event_store_env["SQLITE_DBNAME"])
         return nullcontext()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -9,6 +10,22 @@ from contextlib import contextmanager
 from typing import Any
 
 from kunveno.projections.store import Params, Row
+
+
+@contextmanager
+def schema_lock(path: str) -> Iterator[None]:
+    """Nodes starting together on one SQLite file take turns creating tables.
+
+    Switching a fresh file to WAL and creating tables from several connections at once can
+    fail with "database is locked" before any busy timeout helps; an exclusive lock on a file
+    beside the database serialises it (and a crash releases it).
+    """
+    with open(f"{path}.setup-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _sqlite(sql: str) -> str:
