@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     print(f"Kunveno {__version__} serving on http://{host}:{port}", file=sys.stderr)
     try:
-        uvicorn.run(create_app(node), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
     finally:
         node.close()
     return 0

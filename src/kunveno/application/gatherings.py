@@ -21,7 +21,7 @@ from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
 from kunveno.application.ports import Clock
 from kunveno.domain.actor import Actor
 from kunveno.domain.community import Community, Visibility
-from kunveno.domain.errors import AnonymousRegistrationNotAllowed, PermissionDenied
+from kunveno.domain.errors import AnonymousRegistrationNotAllowed, NotFound, PermissionDenied
 from kunveno.domain.gathering import Gathering, GatheringDetails, RegistrationStatus
 from kunveno.domain.registration import Registration
 
@@ -131,7 +131,8 @@ class GatheringService:
             gathering = self.load(gathering_id)
             community = self.community_of(gathering)
             if community.visibility is Visibility.PRIVATE and not community.is_member(person_id):
-                raise PermissionDenied("this gathering is for members of its community")
+                # Invisible to outsiders, so unknown to them (SECURITY I-9).
+                raise NotFound("no such gathering")
             now = self._clock.now()
             registration = Registration.for_person(
                 registration_id=registration_id,
@@ -153,7 +154,9 @@ class GatheringService:
         def decide() -> Decision[Registered]:
             gathering = self.load(gathering_id)
             community = self.community_of(gathering)
-            if not gathering.anonymous_registration or community.visibility is Visibility.PRIVATE:
+            if community.visibility is Visibility.PRIVATE:
+                raise NotFound("no such gathering")  # invisible to outsiders (I-9)
+            if not gathering.anonymous_registration:
                 raise AnonymousRegistrationNotAllowed(
                     "this gathering does not take anonymous registrations: sign in to register"
                 )

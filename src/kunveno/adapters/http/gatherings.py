@@ -81,7 +81,8 @@ def register(
     me: MaybeMe,
     body: Annotated[schemas.NewRegistration | None, Body()] = None,
 ) -> schemas.RegistrationAnswer:
-    presenters.visible_gathering(node, gathering_id, me)
+    # Visibility is decided by the command itself (a private community's gathering is
+    # not found by outsiders), which saves this hot path a read-model query.
     if me is not None:
         outcome = node.gatherings.register_person(me, gathering_id)
     else:
