@@ -100,6 +100,7 @@ def _create_user(node: Container, args: argparse.Namespace) -> int:
     else:
         password = getpass.getpass("password: ")
     outcome = node.accounts.register(args.username, password, args.display_name, args.email)
+    node.read_your_writes(outcome.position)  # no server may be running to fold it
     print(f"created {args.username} ({outcome.value})")
     return 0
 

@@ -255,9 +255,12 @@ class AppliedOnce(Projection):
     )
 
     def apply(self, event: DomainEvent, writes: Writes) -> None:
-        writes.add(
-            "INSERT INTO rm_applied_once (originator_id, originator_version) VALUES (%s, %s)",
-            (str(event.originator_id), event.originator_version),
+        writes.append(
+            "rm_applied_once",
+            {
+                "originator_id": str(event.originator_id),
+                "originator_version": event.originator_version,
+            },
         )
 
 

@@ -7,8 +7,9 @@ text that sorts as it compares); the SQLite adapter swaps the placeholders.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -50,29 +51,109 @@ def from_timestamp(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-class Writes:
-    """The statements of a page of events, flushed in order, consecutive equal ones batched.
+MAX_PARAMS = 999  # SQLite's historical bound on parameters in one statement
 
-    Batching matters on PostgreSQL: one ``executemany`` per run of equal statements instead
-    of a round trip per event is what lets a projection keep up with the log.
+
+@dataclass
+class _RowChange:
+    deleted: bool = False
+    values: dict[str, Any] | None = None
+    inserting: bool = False  # False: the row exists already, only ``UPDATE`` it
+
+
+class Writes:
+    """A page of row changes, coalesced per row and written in few statements.
+
+    Handlers say what a row becomes (``upsert`` a whole row, ``update`` some columns of an
+    existing one, ``delete`` it); the changes of one row within the page are merged in order,
+    and rows changed the same way are written by one multi-row ``INSERT ... ON CONFLICT`` (or
+    one batched ``UPDATE``/``DELETE``) per table. That turns a page of
+    hundreds of events into a handful of statements, which is what lets a projection keep up
+    with the log (a statement per event is bounded by the database's per-statement cost).
     """
 
     def __init__(self) -> None:
-        self._runs: list[tuple[str, list[Params]]] = []
+        self._rows: dict[tuple[str, tuple[tuple[str, Any], ...]], _RowChange] = {}
+        self._appended: dict[tuple[str, tuple[str, ...]], list[Params]] = {}
 
-    def add(self, sql: str, params: Params) -> None:
-        if self._runs and self._runs[-1][0] == sql:
-            self._runs[-1][1].append(params)
-        else:
-            self._runs.append((sql, [params]))
+    def append(self, table: str, values: dict[str, Any]) -> None:
+        """A new row of an append-only table (a trail): never merged with another."""
+        self._appended.setdefault((table, tuple(values)), []).append(list(values.values()))
 
-    def __iter__(self) -> Iterator[tuple[str, list[Params]]]:
-        return iter(self._runs)
+    def upsert(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """The row as a whole (every NOT NULL column): inserted, or overwritten."""
+        change = self._rows.setdefault((table, tuple(key.items())), _RowChange())
+        change.values = {**(change.values or {}), **values}
+        change.inserting = True
+
+    def update(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Some columns of a row that exists (or is upserted earlier in the page)."""
+        change = self._rows.setdefault((table, tuple(key.items())), _RowChange())
+        if change.deleted and change.values is None:
+            return  # deleted earlier in the page: nothing to update
+        change.values = {**(change.values or {}), **values}
+
+    def delete(self, table: str, key: dict[str, Any]) -> None:
+        change = self._rows.setdefault((table, tuple(key.items())), _RowChange())
+        change.deleted, change.values, change.inserting = True, None, False
+
+    def __len__(self) -> int:
+        return len(self._rows) + sum(len(rows) for rows in self._appended.values())
 
     def flush(self, cursor: Cursor) -> None:
-        for sql, rows in self._runs:
-            if len(rows) == 1:
-                cursor.execute(sql, rows[0])
-            else:
-                cursor.executemany(sql, rows)
-        self._runs.clear()
+        deletes: dict[tuple[str, tuple[str, ...]], list[Params]] = {}
+        upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Params]] = {}
+        updates: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Params]] = {}
+        for (table, key), change in self._rows.items():
+            key_columns = tuple(column for column, _ in key)
+            key_values = [value for _, value in key]
+            if change.deleted:
+                deletes.setdefault((table, key_columns), []).append(key_values)
+            if change.values is not None and change.inserting:
+                value_columns = tuple(change.values)
+                group = upserts.setdefault((table, key_columns, value_columns), [])
+                group.append([*key_values, *change.values.values()])
+            elif change.values is not None:
+                value_columns = tuple(change.values)
+                group = updates.setdefault((table, key_columns, value_columns), [])
+                group.append([*change.values.values(), *key_values])
+        for (table, key_columns), rows in deletes.items():
+            where = " AND ".join(f"{column} = %s" for column in key_columns)
+            cursor.executemany(f"DELETE FROM {table} WHERE {where}", rows)
+        for (table, columns), rows in self._appended.items():
+            _insert_rows(cursor, table, (), columns, rows)
+        for (table, key_columns, value_columns), rows in upserts.items():
+            _insert_rows(cursor, table, key_columns, value_columns, rows)
+        for (table, key_columns, value_columns), rows in updates.items():
+            assignments = ", ".join(f"{column} = %s" for column in value_columns)
+            where = " AND ".join(f"{column} = %s" for column in key_columns)
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {where}", rows)
+        self._rows.clear()
+        self._appended.clear()
+
+
+def _insert_rows(
+    cursor: Cursor,
+    table: str,
+    key_columns: tuple[str, ...],
+    value_columns: tuple[str, ...],
+    rows: list[Params],
+) -> None:
+    columns = (*key_columns, *value_columns)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    conflict = ", ".join(key_columns)
+    if not key_columns:
+        on_conflict = ""  # appended rows: a duplicate is an error, never merged
+    elif value_columns:
+        updates = ", ".join(f"{column} = excluded.{column}" for column in value_columns)
+        on_conflict = f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    else:
+        on_conflict = f"ON CONFLICT ({conflict}) DO NOTHING"
+    per_statement = max(1, MAX_PARAMS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = ", ".join([placeholders] * len(chunk))
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {on_conflict}",
+            [value for row in chunk for value in row],
+        )

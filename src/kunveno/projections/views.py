@@ -3,6 +3,9 @@ registrations (which give counts, remaining capacity and a person's registration
 
 from __future__ import annotations
 
+from uuid import UUID
+
+from kunveno.domain.base import DomainEvent
 from kunveno.domain.community import Community, Role
 from kunveno.domain.gathering import Gathering, RegistrationStatus
 from kunveno.domain.person import Person
@@ -14,6 +17,7 @@ from kunveno.projections.store import Writes, timestamp
 
 class PeopleView(Projection):
     name = "people"
+    version = 2
     tables = ("rm_people",)
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_people (
@@ -23,22 +27,24 @@ class PeopleView(Projection):
 
     @handles(Person.Registered)
     def registered(self, e: Person.Registered, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_people (id, username, display_name, registered_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (str(e.originator_id), e.username, e.display_name, timestamp(e.timestamp)),
+        w.upsert(
+            "rm_people",
+            {"id": str(e.originator_id)},
+            {
+                "username": e.username,
+                "display_name": e.display_name,
+                "registered_at": timestamp(e.timestamp),
+            },
         )
 
     @handles(Person.ProfileChanged)
     def profile_changed(self, e: Person.ProfileChanged, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_people SET display_name = %s WHERE id = %s",
-            (e.display_name, str(e.originator_id)),
-        )
+        w.update("rm_people", {"id": str(e.originator_id)}, {"display_name": e.display_name})
 
 
 class DirectoryView(Projection):
     name = "communities"
+    version = 2
     tables = ("rm_communities",)
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_communities (
@@ -49,39 +55,40 @@ class DirectoryView(Projection):
 
     @handles(Community.Founded)
     def founded(self, e: Community.Founded, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_communities (id, slug, name, summary, visibility, membership, "
-            "founded_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (
-                str(e.originator_id),
-                e.slug,
-                e.name,
-                e.summary,
-                e.visibility,
-                e.membership,
-                timestamp(e.timestamp),
-            ),
+        w.upsert(
+            "rm_communities",
+            {"id": str(e.originator_id)},
+            {
+                "slug": e.slug,
+                "name": e.name,
+                "summary": e.summary,
+                "visibility": e.visibility,
+                "membership": e.membership,
+                "founded_at": timestamp(e.timestamp),
+            },
         )
 
     @handles(Community.DetailsChanged)
     def details_changed(self, e: Community.DetailsChanged, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_communities SET name = %s, summary = %s, visibility = %s, "
-            "membership = %s WHERE id = %s",
-            (e.name, e.summary, e.visibility, e.membership, str(e.originator_id)),
+        w.update(
+            "rm_communities",
+            {"id": str(e.originator_id)},
+            {
+                "name": e.name,
+                "summary": e.summary,
+                "visibility": e.visibility,
+                "membership": e.membership,
+            },
         )
 
 
-_UPSERT_MEMBER = (
-    "INSERT INTO rm_members (community_id, person_id, role, since) VALUES (%s, %s, %s, %s) "
-    "ON CONFLICT (community_id, person_id) DO UPDATE SET role = excluded.role"
-)
-_DELETE_MEMBER = "DELETE FROM rm_members WHERE community_id = %s AND person_id = %s"
-_DELETE_REQUEST = "DELETE FROM rm_join_requests WHERE community_id = %s AND person_id = %s"
+def _membership_key(community_id: object, person_id: object) -> dict[str, str]:
+    return {"community_id": str(community_id), "person_id": str(person_id)}
 
 
 class MembersView(Projection):
     name = "members"
+    version = 2
     tables = ("rm_members", "rm_join_requests")
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_members (
@@ -95,43 +102,53 @@ class MembersView(Projection):
 
     @handles(Community.Founded)
     def founded(self, e: Community.Founded, w: Writes) -> None:
-        w.add(
-            _UPSERT_MEMBER,
-            (str(e.originator_id), str(e.owner_id), Role.OWNER.label, timestamp(e.timestamp)),
+        w.upsert(
+            "rm_members",
+            _membership_key(e.originator_id, e.owner_id),
+            {"role": Role.OWNER.label, "since": timestamp(e.timestamp)},
         )
 
     @handles(Community.MemberJoined, Community.JoinApproved)
     def joined(self, e: Community.MemberJoined, w: Writes) -> None:
-        key = (str(e.originator_id), str(e.person_id))
-        w.add(_DELETE_REQUEST, key)
-        w.add(_UPSERT_MEMBER, (*key, Role.MEMBER.label, timestamp(e.timestamp)))
+        key = _membership_key(e.originator_id, e.person_id)
+        w.delete("rm_join_requests", key)
+        w.upsert("rm_members", key, {"role": Role.MEMBER.label, "since": timestamp(e.timestamp)})
 
     @handles(Community.JoinRequested)
     def requested(self, e: Community.JoinRequested, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_join_requests (community_id, person_id, requested_at) "
-            "VALUES (%s, %s, %s) ON CONFLICT (community_id, person_id) DO NOTHING",
-            (str(e.originator_id), str(e.person_id), timestamp(e.timestamp)),
-        )
+        key = _membership_key(e.originator_id, e.person_id)
+        w.upsert("rm_join_requests", key, {"requested_at": timestamp(e.timestamp)})
 
     @handles(Community.JoinRejected)
     def rejected(self, e: Community.JoinRejected, w: Writes) -> None:
-        w.add(_DELETE_REQUEST, (str(e.originator_id), str(e.person_id)))
+        w.delete("rm_join_requests", _membership_key(e.originator_id, e.person_id))
 
     @handles(Community.MemberLeft, Community.MemberRemoved)
     def left(self, e: Community.MemberLeft, w: Writes) -> None:
-        w.add(_DELETE_MEMBER, (str(e.originator_id), str(e.person_id)))
+        w.delete("rm_members", _membership_key(e.originator_id, e.person_id))
 
     @handles(Community.RoleChanged)
     def role_changed(self, e: Community.RoleChanged, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_members SET role = %s WHERE community_id = %s AND person_id = %s",
-            (e.role, str(e.originator_id), str(e.person_id)),
-        )
+        w.update("rm_members", _membership_key(e.originator_id, e.person_id), {"role": e.role})
+
+
+def _gathering_details(e: Gathering.Scheduled | Gathering.DetailsChanged) -> dict[str, object]:
+    return {
+        "title": e.title,
+        "description": e.description,
+        "starts_at": timestamp(e.starts_at),
+        "ends_at": timestamp(e.ends_at),
+        "timezone": e.timezone,
+        "location": e.location,
+        "online_url": e.online_url,
+        "join_mode": e.join_mode,
+        "anonymous_registration": int(e.anonymous_registration),
+    }
 
 
 class GatheringsView(Projection):
     name = "gatherings"
+    version = 2
     tables = ("rm_gatherings",)
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_gatherings (
@@ -146,70 +163,35 @@ class GatheringsView(Projection):
 
     @handles(Gathering.Scheduled)
     def scheduled(self, e: Gathering.Scheduled, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_gatherings (id, community_id, title, description, starts_at, "
-            "ends_at, timezone, location, online_url, capacity, join_mode, "
-            "anonymous_registration, status, scheduled_at, organiser) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO NOTHING",
-            (
-                str(e.originator_id),
-                str(e.community_id),
-                e.title,
-                e.description,
-                timestamp(e.starts_at),
-                timestamp(e.ends_at),
-                e.timezone,
-                e.location,
-                e.online_url,
-                e.capacity,
-                e.join_mode,
-                int(e.anonymous_registration),
-                "scheduled",
-                timestamp(e.timestamp),
-                e.actor,
-            ),
+        w.upsert(
+            "rm_gatherings",
+            {"id": str(e.originator_id)},
+            {
+                "community_id": str(e.community_id),
+                **_gathering_details(e),
+                "capacity": e.capacity,
+                "status": "scheduled",
+                "scheduled_at": timestamp(e.timestamp),
+                "organiser": e.actor,
+            },
         )
 
     @handles(Gathering.DetailsChanged)
     def details_changed(self, e: Gathering.DetailsChanged, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_gatherings SET title = %s, description = %s, starts_at = %s, "
-            "ends_at = %s, timezone = %s, location = %s, online_url = %s, join_mode = %s, "
-            "anonymous_registration = %s WHERE id = %s",
-            (
-                e.title,
-                e.description,
-                timestamp(e.starts_at),
-                timestamp(e.ends_at),
-                e.timezone,
-                e.location,
-                e.online_url,
-                e.join_mode,
-                int(e.anonymous_registration),
-                str(e.originator_id),
-            ),
-        )
+        w.update("rm_gatherings", {"id": str(e.originator_id)}, _gathering_details(e))
 
     @handles(Gathering.CapacityChanged)
     def capacity_changed(self, e: Gathering.CapacityChanged, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_gatherings SET capacity = %s WHERE id = %s",
-            (e.capacity, str(e.originator_id)),
-        )
+        w.update("rm_gatherings", {"id": str(e.originator_id)}, {"capacity": e.capacity})
 
     @handles(Gathering.Cancelled)
     def cancelled(self, e: Gathering.Cancelled, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_gatherings SET status = 'cancelled' WHERE id = %s", (str(e.originator_id),)
-        )
-
-
-_SET_STATUS = "UPDATE rm_registrations SET status = %s, changed_at = %s WHERE id = %s"
+        w.update("rm_gatherings", {"id": str(e.originator_id)}, {"status": "cancelled"})
 
 
 class RegistrationsView(Projection):
     name = "registrations"
+    version = 2
     tables = ("rm_registrations",)
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_registrations (
@@ -222,52 +204,59 @@ class RegistrationsView(Projection):
 
     @handles(Registration.Submitted)
     def submitted(self, e: Registration.Submitted, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_registrations (id, gathering_id, kind, person_id, actor_url, "
-            "registered_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-            "kind = excluded.kind, person_id = excluded.person_id, "
-            "actor_url = excluded.actor_url, registered_at = excluded.registered_at",
-            (
-                str(e.originator_id),
-                str(e.gathering_id),
-                e.kind,
-                None if e.person_id is None else str(e.person_id),
-                e.actor_url,
-                timestamp(e.timestamp),
-            ),
+        w.upsert(
+            "rm_registrations",
+            {"id": str(e.originator_id)},
+            {
+                "gathering_id": str(e.gathering_id),
+                "kind": e.kind,
+                "person_id": None if e.person_id is None else str(e.person_id),
+                "actor_url": e.actor_url,
+                "registered_at": timestamp(e.timestamp),
+            },
         )
 
     @handles(Gathering.RegistrationReceived)
     def received(self, e: Gathering.RegistrationReceived, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_registrations (id, gathering_id, status, changed_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-            "status = excluded.status, changed_at = excluded.changed_at",
-            (str(e.registration_id), str(e.originator_id), e.status, timestamp(e.timestamp)),
+        # An upsert: the participant's own event may sit in another page (either side).
+        w.upsert(
+            "rm_registrations",
+            {"id": str(e.registration_id)},
+            {
+                "gathering_id": str(e.originator_id),
+                "status": e.status,
+                "changed_at": timestamp(e.timestamp),
+            },
         )
 
     @handles(Gathering.RegistrationApproved)
     def approved(self, e: Gathering.RegistrationApproved, w: Writes) -> None:
-        w.add(_SET_STATUS, (e.status, timestamp(e.timestamp), str(e.registration_id)))
+        self._status(e, e.registration_id, e.status, w)
 
     @handles(Gathering.RegistrationPromoted)
     def promoted(self, e: Gathering.RegistrationPromoted, w: Writes) -> None:
-        status = RegistrationStatus.CONFIRMED.value
-        w.add(_SET_STATUS, (status, timestamp(e.timestamp), str(e.registration_id)))
+        self._status(e, e.registration_id, RegistrationStatus.CONFIRMED.value, w)
 
     @handles(Gathering.RegistrationDeclined)
     def declined(self, e: Gathering.RegistrationDeclined, w: Writes) -> None:
-        status = RegistrationStatus.DECLINED.value
-        w.add(_SET_STATUS, (status, timestamp(e.timestamp), str(e.registration_id)))
+        self._status(e, e.registration_id, RegistrationStatus.DECLINED.value, w)
 
     @handles(Gathering.RegistrationCancelled)
     def cancelled(self, e: Gathering.RegistrationCancelled, w: Writes) -> None:
-        status = RegistrationStatus.CANCELLED.value
-        w.add(_SET_STATUS, (status, timestamp(e.timestamp), str(e.registration_id)))
+        self._status(e, e.registration_id, RegistrationStatus.CANCELLED.value, w)
+
+    @staticmethod
+    def _status(e: DomainEvent, registration_id: UUID, status: str, w: Writes) -> None:
+        w.update(
+            "rm_registrations",
+            {"id": str(registration_id)},
+            {"status": status, "changed_at": timestamp(e.timestamp)},
+        )
 
 
 class PostsView(Projection):
     name = "posts"
+    version = 2
     tables = ("rm_posts",)
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_posts (
@@ -279,32 +268,33 @@ class PostsView(Projection):
 
     @handles(Post.Published)
     def published(self, e: Post.Published, w: Writes) -> None:
-        w.add(
-            "INSERT INTO rm_posts (id, community_id, author, content, in_reply_to, "
-            "published_at, deleted) VALUES (%s, %s, %s, %s, %s, %s, 0) "
-            "ON CONFLICT (id) DO NOTHING",
-            (
-                str(e.originator_id),
-                str(e.community_id),
-                e.actor,
-                e.content,
-                None if e.in_reply_to is None else str(e.in_reply_to),
-                timestamp(e.timestamp),
-            ),
+        w.upsert(
+            "rm_posts",
+            {"id": str(e.originator_id)},
+            {
+                "community_id": str(e.community_id),
+                "author": e.actor,
+                "content": e.content,
+                "in_reply_to": None if e.in_reply_to is None else str(e.in_reply_to),
+                "published_at": timestamp(e.timestamp),
+                "deleted": 0,
+            },
         )
 
     @handles(Post.Edited)
     def edited(self, e: Post.Edited, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_posts SET content = %s, edited_at = %s WHERE id = %s",
-            (e.content, timestamp(e.timestamp), str(e.originator_id)),
+        w.update(
+            "rm_posts",
+            {"id": str(e.originator_id)},
+            {"content": e.content, "edited_at": timestamp(e.timestamp)},
         )
 
     @handles(Post.Deleted)
     def deleted(self, e: Post.Deleted, w: Writes) -> None:
-        w.add(
-            "UPDATE rm_posts SET content = '', deleted = 1, edited_at = %s WHERE id = %s",
-            (timestamp(e.timestamp), str(e.originator_id)),
+        w.update(
+            "rm_posts",
+            {"id": str(e.originator_id)},
+            {"content": "", "deleted": 1, "edited_at": timestamp(e.timestamp)},
         )
 
 
