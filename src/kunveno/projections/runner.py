@@ -174,8 +174,12 @@ class ProjectionRunner:
             raise KeyError(", ".join(unknown))
         with self._step_lock, self._store.transaction() as cur:
             for name in chosen:
+                # Dropped and created again rather than emptied row by row: as fast on both
+                # databases, and it leaves PostgreSQL no dead rows to vacuum.
                 for table in self._projections[name].tables:
-                    cur.execute(f"DELETE FROM {table}")
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in self._projections[name].schema:
+                    cur.execute(statement)
                 cur.execute("UPDATE rm_tracking SET position = 0 WHERE name = %s", (name,))
         self._reload_positions()
         self.catch_up(progress)

@@ -44,7 +44,7 @@ class ReadStore(Protocol):
 
 def timestamp(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order in both databases."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_timestamp(text: str) -> datetime:
@@ -140,7 +140,6 @@ def _insert_rows(
     rows: list[Params],
 ) -> None:
     columns = (*key_columns, *value_columns)
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     conflict = ", ".join(key_columns)
     if not key_columns:
         on_conflict = ""  # appended rows: a duplicate is an error, never merged
@@ -150,10 +149,19 @@ def _insert_rows(
     else:
         on_conflict = f"ON CONFLICT ({conflict}) DO NOTHING"
     per_statement = max(1, MAX_PARAMS // len(columns))
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        values = ", ".join([placeholders] * len(chunk))
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {on_conflict}",
-            [value for row in chunk for value in row],
-        )
+    full = len(rows) - len(rows) % per_statement
+    # Statements of one fixed size, so the driver parses each shape once and reuses it; the
+    # remainder goes row by row, again one shape.
+    if full:
+        sql = _insert_sql(table, columns, per_statement, on_conflict)
+        for start in range(0, full, per_statement):
+            chunk = rows[start : start + per_statement]
+            cursor.execute(sql, [value for row in chunk for value in row])
+    if full < len(rows):
+        cursor.executemany(_insert_sql(table, columns, 1, on_conflict), rows[full:])
+
+
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int, on_conflict: str) -> str:
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = ", ".join([placeholders] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {on_conflict}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -32,8 +33,23 @@ def schema_lock(url: str) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
+@functools.lru_cache(maxsize=512)
+def _numbered(sql: str) -> bytes:
+    """``%s`` placeholders as PostgreSQL's own ``$1, $2, ...``, converted once per statement.
+
+    psycopg parses ``%s`` queries on every call once they are longer than its cache takes
+    (4 KiB), which the multi-row upserts of a projection page are; a raw cursor with numbered
+    placeholders skips that parsing altogether.
+    """
+    parts = sql.split("%s")
+    numbered = [parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        numbered.append(f"${index}{part}")
+    return "".join(numbered).encode()
+
+
 class _PostgresCursor:
-    def __init__(self, cursor: psycopg.Cursor[dict[str, Any]]) -> None:
+    def __init__(self, cursor: psycopg.RawCursor[dict[str, Any]]) -> None:
         self._cursor = cursor
 
     @property
@@ -41,10 +57,10 @@ class _PostgresCursor:
         return self._cursor.rowcount
 
     def execute(self, sql: str, params: Params = ()) -> None:
-        self._cursor.execute(sql.encode(), tuple(params))
+        self._cursor.execute(_numbered(sql), tuple(params))
 
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
-        self._cursor.executemany(sql.encode(), [tuple(r) for r in rows])
+        self._cursor.executemany(_numbered(sql), [tuple(r) for r in rows])
 
     def fetchall(self) -> list[Row]:
         return list(self._cursor.fetchall())
@@ -67,12 +83,16 @@ class PostgresReadStore:
 
     @contextmanager
     def transaction(self) -> Iterator[_PostgresCursor]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            psycopg.RawCursor(conn) as cur,
+        ):
             yield _PostgresCursor(cur)
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
-        with self._pool.connection() as conn, conn.cursor() as cur:
-            cur.execute(sql.encode(), tuple(params))
+        with self._pool.connection() as conn, psycopg.RawCursor(conn) as cur:
+            cur.execute(_numbered(sql), tuple(params))
             return list(cur.fetchall())
 
     def close(self) -> None:
