@@ -44,6 +44,14 @@ class Container:
         if position:
             self.projections.wait(position, self.settings.read_your_writes_timeout)
 
+    def fresh_reads(self) -> None:
+        """Before a read: wait, bounded, until the read models include everything logged now.
+
+        So a writer's next read sees its write, whichever process served the write, and the
+        write itself need not wait for the read models unless it answers from them.
+        """
+        self.read_your_writes(self.projections.head())
+
     def close(self) -> None:
         self.commands.close()
         self.projections.stop()

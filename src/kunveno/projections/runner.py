@@ -201,6 +201,8 @@ class ProjectionRunner:
                     finally:
                         self._changed.acquire()
                 else:
+                    self._woken = True  # the runner may be between polls: fold now
+                    self._changed.notify_all()
                     self._changed.wait(remaining)
         return True
 

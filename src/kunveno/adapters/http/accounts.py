@@ -8,7 +8,7 @@ from kunveno.domain.errors import NotFound
 from kunveno.projections.store import from_timestamp
 
 from . import schemas
-from .deps import Me, Node, Token
+from .deps import Fresh, Me, Node, Token
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -16,7 +16,6 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 @router.post("/accounts", status_code=201)
 def create_account(body: schemas.NewAccount, node: Node) -> schemas.Account:
     outcome = node.accounts.register(body.username, body.password, body.display_name, body.email)
-    node.read_your_writes(outcome.position)
     return schemas.Account(id=outcome.value, username=body.username.strip().lower())
 
 
@@ -33,7 +32,7 @@ def end_session(node: Node, token: Token, me: Me) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get("/me", dependencies=[Fresh])
 def who_am_i(node: Node, me: Me) -> schemas.Me:
     row = node.queries.person(str(me))
     if row is None:
@@ -46,7 +45,7 @@ def who_am_i(node: Node, me: Me) -> schemas.Me:
     )
 
 
-@router.get("/me/registrations")
+@router.get("/me/registrations", dependencies=[Fresh])
 def my_registrations(node: Node, me: Me) -> list[schemas.MyRegistration]:
     return [
         schemas.MyRegistration(

@@ -12,7 +12,7 @@ from kunveno.bootstrap import Container
 
 from . import accounts, communities, gatherings, posts, presenters
 from .calendar import community_calendar
-from .deps import MaybeMe, Node
+from .deps import Fresh, MaybeMe, Node
 from .errors import install_error_handlers
 
 
@@ -32,7 +32,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
     for module in (accounts, communities, gatherings, posts):
         app.include_router(module.router)
 
-    @app.get("/communities/{slug}/calendar.ics", tags=["calendar"])
+    @app.get("/communities/{slug}/calendar.ics", tags=["calendar"], dependencies=[Fresh])
     def calendar(slug: str, node: Node, me: MaybeMe) -> Response:
         community = presenters.visible_community(node, slug, me)
         body = community_calendar(node, community, node.queries.all_gatherings(community["id"]))

@@ -10,7 +10,7 @@ from kunveno.domain.community import Membership, Role, Visibility
 from kunveno.domain.names import normalise_slug
 
 from . import presenters, schemas
-from .deps import MaybeMe, Me, Node
+from .deps import Fresh, MaybeMe, Me, Node
 
 router = APIRouter(prefix="/api/v1/communities", tags=["communities"])
 
@@ -31,13 +31,13 @@ def found_community(body: schemas.NewCommunity, node: Node, me: Me) -> schemas.C
     return presenters.community(node, presenters.visible_community(node, slug, me))
 
 
-@router.get("")
+@router.get("", dependencies=[Fresh])
 def directory(node: Node, me: MaybeMe) -> list[schemas.Community]:
     viewer = None if me is None else str(me)
     return [presenters.community(node, row) for row in node.queries.directory(viewer)]
 
 
-@router.get("/{slug}")
+@router.get("/{slug}", dependencies=[Fresh])
 def one_community(slug: str, node: Node, me: MaybeMe) -> schemas.Community:
     return presenters.community(node, presenters.visible_community(node, slug, me))
 
@@ -45,11 +45,10 @@ def one_community(slug: str, node: Node, me: MaybeMe) -> schemas.Community:
 @router.post("/{slug}/members", status_code=201)
 def join(slug: str, node: Node, me: Me) -> schemas.JoinAnswer:
     outcome = node.communities.join(me, slug)
-    node.read_your_writes(outcome.position)
     return schemas.JoinAnswer(status=outcome.value.value)
 
 
-@router.get("/{slug}/members")
+@router.get("/{slug}/members", dependencies=[Fresh])
 def members(slug: str, node: Node, me: MaybeMe) -> list[schemas.Member]:
     row = presenters.visible_community(node, slug, me)
     return [schemas.Member(**m) for m in node.queries.members(row["id"])]
@@ -57,13 +56,13 @@ def members(slug: str, node: Node, me: MaybeMe) -> list[schemas.Member]:
 
 @router.delete("/{slug}/members/me", status_code=204)
 def leave(slug: str, node: Node, me: Me) -> Response:
-    node.read_your_writes(node.communities.leave(me, slug).position)
+    node.communities.leave(me, slug)
     return Response(status_code=204)
 
 
 @router.delete("/{slug}/members/{person_id}", status_code=204)
 def remove_member(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
-    node.read_your_writes(node.communities.remove(me, slug, person_id).position)
+    node.communities.remove(me, slug, person_id)
     return Response(status_code=204)
 
 
@@ -78,7 +77,7 @@ def change_role(
     return schemas.Member(**found[0])
 
 
-@router.get("/{slug}/join-requests")
+@router.get("/{slug}/join-requests", dependencies=[Fresh])
 def join_requests(slug: str, node: Node, me: Me) -> list[schemas.Member]:
     row = presenters.visible_community(node, slug, me)
     presenters.require_role(node, row["id"], me, presenters.ORGANISERS)
@@ -87,18 +86,18 @@ def join_requests(slug: str, node: Node, me: Me) -> list[schemas.Member]:
 
 @router.post("/{slug}/join-requests/{person_id}/approve", status_code=204)
 def approve(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
-    node.read_your_writes(node.communities.approve(me, slug, person_id).position)
+    node.communities.approve(me, slug, person_id)
     return Response(status_code=204)
 
 
 @router.post("/{slug}/join-requests/{person_id}/reject", status_code=204)
 def reject(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
-    node.read_your_writes(node.communities.reject(me, slug, person_id).position)
+    node.communities.reject(me, slug, person_id)
     return Response(status_code=204)
 
 
 @router.post("/{slug}/invitations", status_code=204)
 def invite(slug: str, body: schemas.Invitation, node: Node, me: Me) -> Response:
     person_id = node.accounts.person_id_for(body.username)
-    node.read_your_writes(node.communities.invite(me, slug, person_id).position)
+    node.communities.invite(me, slug, person_id)
     return Response(status_code=204)

@@ -37,7 +37,13 @@ def current_person(person: Annotated[UUID | None, Depends(optional_person)]) -> 
     return person
 
 
+def fresh_reads(request: Request) -> None:
+    get_container(request).fresh_reads()
+
+
 Node = Annotated[Container, Depends(get_container)]
+# On every read route: the answer includes every write logged before the request.
+Fresh = Depends(fresh_reads)
 Token = Annotated[str | None, Depends(get_token)]
 Me = Annotated[UUID, Depends(current_person)]
 MaybeMe = Annotated[UUID | None, Depends(optional_person)]

@@ -13,7 +13,7 @@ from kunveno.domain.errors import NotFound
 from kunveno.domain.gathering import GatheringDetails, JoinMode
 
 from . import presenters, schemas
-from .deps import MaybeMe, Me, Node
+from .deps import Fresh, MaybeMe, Me, Node
 
 router = APIRouter(prefix="/api/v1", tags=["gatherings"])
 
@@ -39,7 +39,7 @@ def schedule(slug: str, body: schemas.NewGathering, node: Node, me: Me) -> schem
     return presenters.gathering(node, presenters.visible_gathering(node, outcome.value, me))
 
 
-@router.get("/communities/{slug}/gatherings")
+@router.get("/communities/{slug}/gatherings", dependencies=[Fresh])
 def upcoming(
     slug: str,
     node: Node,
@@ -52,12 +52,12 @@ def upcoming(
     return [presenters.gathering(node, row) for row in rows]
 
 
-@router.get("/gatherings/{gathering_id}")
+@router.get("/gatherings/{gathering_id}", dependencies=[Fresh])
 def one_gathering(gathering_id: UUID, node: Node, me: MaybeMe) -> schemas.Gathering:
     return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
 
 
-@router.put("/gatherings/{gathering_id}")
+@router.put("/gatherings/{gathering_id}", dependencies=[Fresh])
 def change(
     gathering_id: UUID, body: schemas.GatheringChange, node: Node, me: Me
 ) -> schemas.Gathering:
@@ -67,7 +67,7 @@ def change(
     return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
 
 
-@router.post("/gatherings/{gathering_id}/cancel")
+@router.post("/gatherings/{gathering_id}/cancel", dependencies=[Fresh])
 def cancel(gathering_id: UUID, node: Node, me: Me) -> schemas.Gathering:
     presenters.visible_gathering(node, gathering_id, me)
     node.read_your_writes(node.gatherings.cancel(me, gathering_id).position)
@@ -87,14 +87,13 @@ def register(
         outcome = node.gatherings.register_person(me, gathering_id)
     else:
         outcome = node.gatherings.register_anonymous(gathering_id, body.email if body else None)
-    node.read_your_writes(outcome.position)
     done = outcome.value
     return schemas.RegistrationAnswer(
         id=done.registration_id, status=done.status.value, cancel_token=done.cancel_token
     )
 
 
-@router.get("/gatherings/{gathering_id}/registrations")
+@router.get("/gatherings/{gathering_id}/registrations", dependencies=[Fresh])
 def participants(gathering_id: UUID, node: Node, me: Me) -> schemas.Participants:
     row = presenters.visible_gathering(node, gathering_id, me)
     presenters.require_role(node, row["community_id"], me, presenters.ORGANISERS)
@@ -123,14 +122,12 @@ def approve(
     gathering_id: UUID, registration_id: UUID, node: Node, me: Me
 ) -> schemas.RegistrationAnswer:
     outcome = node.gatherings.approve_registration(me, gathering_id, registration_id)
-    node.read_your_writes(outcome.position)
     return schemas.RegistrationAnswer(id=registration_id, status=outcome.value.value)
 
 
 @router.post("/gatherings/{gathering_id}/registrations/{registration_id}/decline", status_code=204)
 def decline(gathering_id: UUID, registration_id: UUID, node: Node, me: Me) -> Response:
-    outcome = node.gatherings.decline_registration(me, gathering_id, registration_id)
-    node.read_your_writes(outcome.position)
+    node.gatherings.decline_registration(me, gathering_id, registration_id)
     return Response(status_code=204)
 
 
@@ -143,8 +140,5 @@ def cancel_registration(
 ) -> Response:
     if me is None and cancel_token is None:
         raise NotFound("no such registration")
-    outcome = node.gatherings.cancel_registration(
-        registration_id, person_id=me, cancel_token=cancel_token
-    )
-    node.read_your_writes(outcome.position)
+    node.gatherings.cancel_registration(registration_id, person_id=me, cancel_token=cancel_token)
     return Response(status_code=204)

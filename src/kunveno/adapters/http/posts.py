@@ -9,12 +9,12 @@ from fastapi import APIRouter, Response
 from kunveno.domain.errors import NotFound
 
 from . import presenters, schemas
-from .deps import MaybeMe, Me, Node
+from .deps import Fresh, MaybeMe, Me, Node
 
 router = APIRouter(prefix="/api/v1", tags=["posts"])
 
 
-@router.post("/communities/{slug}/posts", status_code=201)
+@router.post("/communities/{slug}/posts", status_code=201, dependencies=[Fresh])
 def publish(slug: str, body: schemas.NewPost, node: Node, me: Me) -> schemas.Post:
     community = presenters.visible_community(node, slug, me)
     outcome = node.posts.publish(me, slug, body.content, body.in_reply_to)
@@ -25,7 +25,7 @@ def publish(slug: str, body: schemas.NewPost, node: Node, me: Me) -> schemas.Pos
     return presenters.post(node, row, community["slug"])
 
 
-@router.get("/communities/{slug}/posts")
+@router.get("/communities/{slug}/posts", dependencies=[Fresh])
 def timeline(slug: str, node: Node, me: MaybeMe) -> list[schemas.Post]:
     community = presenters.visible_community(node, slug, me)
     rows = node.queries.timeline(community["id"])
@@ -34,11 +34,11 @@ def timeline(slug: str, node: Node, me: MaybeMe) -> list[schemas.Post]:
 
 @router.patch("/posts/{post_id}", status_code=204)
 def edit(post_id: UUID, body: schemas.PostEdit, node: Node, me: Me) -> Response:
-    node.read_your_writes(node.posts.edit(me, post_id, body.content).position)
+    node.posts.edit(me, post_id, body.content)
     return Response(status_code=204)
 
 
 @router.delete("/posts/{post_id}", status_code=204)
 def delete(post_id: UUID, node: Node, me: Me) -> Response:
-    node.read_your_writes(node.posts.delete(me, post_id).position)
+    node.posts.delete(me, post_id)
     return Response(status_code=204)
