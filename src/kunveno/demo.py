@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from kunveno.bootstrap import Container
 from kunveno.domain.community import Membership, Visibility
@@ -24,9 +25,8 @@ def seed_demo(node: Container) -> str | None:
         visibility=Visibility.PUBLIC,
         membership=Membership.OPEN,
     )
-    start = (node.clock.now() + timedelta(days=7)).replace(
-        hour=10, minute=0, second=0, microsecond=0
-    )
+    local = (node.clock.now() + timedelta(days=7)).astimezone(ZoneInfo("Europe/Berlin"))
+    start = local.replace(hour=10, minute=0, second=0, microsecond=0)  # 10:00 in Berlin
     details = GatheringDetails(
         title="Picnic in the park",
         description="Bring something to share. Blankets welcome.",
