@@ -473,3 +473,16 @@ def test_a_private_community_is_hidden_from_anonymous_visitors_and_outsiders() -
         with pytest.raises(PermissionDenied):
             community.require_may_see(viewer)
     community.require_may_see(MEMBER)
+
+
+def test_an_invitation_lets_in_someone_whose_request_is_pending() -> None:
+    community = found(Membership.APPROVAL)
+    assert community.join(OUTSIDER, at=NOW) is JoinOutcome.PENDING
+    community.invite(OUTSIDER, by=OWNER, at=NOW)
+    community.collect_events()
+
+    outcome = community.join(OUTSIDER, at=NOW)
+
+    assert outcome is JoinOutcome.MEMBER
+    assert isinstance(only_event(community), Community.MemberJoined)
+    assert (community.pending, community.invited) == ([], [])

@@ -113,8 +113,23 @@ def test_no_email_is_accepted() -> None:
         "ada lovelace@example.org",
         "",
         "a@" + "e" * 250 + ".org",
+        "a@b@c.org",
+        "ada@.",
+        "ada@example..org",
+        "ada\n@example.org",
     ],
-    ids=["no-at", "no-local", "no-dot", "space", "empty", "overlong"],
+    ids=[
+        "no-at",
+        "no-local",
+        "no-dot",
+        "space",
+        "empty",
+        "overlong",
+        "two-ats",
+        "empty-labels",
+        "empty-label",
+        "newline",
+    ],
 )
 def test_a_bad_email_is_refused(email: str) -> None:
     with pytest.raises(InvalidValue):

@@ -268,13 +268,13 @@ class Community(KunvenoAggregate):
         """Join, or ask to join; asking again answers the same outcome and records nothing."""
         if self.is_member(person_id):
             return JoinOutcome.MEMBER
-        if self.is_pending(person_id):
-            return JoinOutcome.PENDING
         actor = Actor.person(person_id)
-        key = str(person_id)
-        if self.membership is Membership.OPEN or key in self.invited:
+        if self.membership is Membership.OPEN or str(person_id) in self.invited:
+            # An invitation lets in at once, even someone whose request is still pending.
             self._record(self.MemberJoined, actor=actor, at=at, person_id=person_id)
             return JoinOutcome.MEMBER
+        if self.is_pending(person_id):
+            return JoinOutcome.PENDING
         if self.membership is Membership.INVITE:
             raise PermissionDenied("this community takes members by invitation only")
         self._record(self.JoinRequested, actor=actor, at=at, person_id=person_id)

@@ -361,7 +361,7 @@ class Gathering(KunvenoAggregate):
             raise RegistrationClosed("this registration is no longer active")
         was_confirmed = self.status_of(registration_id) is RegistrationStatus.CONFIRMED
         self._record(self.RegistrationDeclined, actor=actor, at=at, registration_id=registration_id)
-        if was_confirmed and self.status is GatheringStatus.SCHEDULED:
+        if was_confirmed:
             self._promote_waitlisted(actor=actor, at=at)
 
     def cancel_registration(self, registration_id: UUID, *, actor: Actor, at: datetime) -> None:
@@ -374,11 +374,12 @@ class Gathering(KunvenoAggregate):
         self._record(
             self.RegistrationCancelled, actor=actor, at=at, registration_id=registration_id
         )
-        if status is RegistrationStatus.CONFIRMED and self.status is GatheringStatus.SCHEDULED:
+        if status is RegistrationStatus.CONFIRMED:
             self._promote_waitlisted(actor=actor, at=at)
 
     def _promote_waitlisted(self, *, actor: Actor, at: datetime) -> None:
-        while self.waitlist and self.has_free_seat:
+        """Give free seats to the first in line; a cancelled gathering promotes no one."""
+        while self.status is GatheringStatus.SCHEDULED and self.waitlist and self.has_free_seat:
             first = UUID(self.waitlist[0])
             self._record(self.RegistrationPromoted, actor=actor, at=at, registration_id=first)
 

@@ -6,6 +6,7 @@ and federation leave it out by topic, never by picking fields.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,8 @@ from kunveno.domain.errors import InvalidValue
 
 MAX_DISPLAY_NAME = 100
 MAX_EMAIL = 254
+# A plausibility check only (one @, a dotted domain, no spaces); the confirmation mail decides.
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
 SECRET_TOPICS = frozenset({"kunveno.person.password_set"})
 
@@ -31,8 +34,7 @@ def check_email(email: str | None) -> str | None:
     if email is None:
         return None
     cleaned = email.strip()
-    local, at, domain = cleaned.partition("@")
-    if not at or not local or "." not in domain or len(cleaned) > MAX_EMAIL or " " in cleaned:
+    if len(cleaned) > MAX_EMAIL or not EMAIL_PATTERN.fullmatch(cleaned):
         raise InvalidValue("not an email address")
     return cleaned
 
