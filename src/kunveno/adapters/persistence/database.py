@@ -83,4 +83,5 @@ def _postgres_env(url: str) -> dict[str, str]:
         # A stuck writer must not block every other one forever (EVENTSOURCING.md §3).
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_CONNECT_TIMEOUT": "10",
+        "APPLICATION_RECORDER_TOPIC": "kunveno.adapters.persistence.one_trip:OneTripRecorder",
     }
