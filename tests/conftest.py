@@ -43,13 +43,22 @@ def postgres_url_of(conninfo: str) -> str:
     return f"postgresql://{parts.get('user', 'postgres')}@/{parts['dbname']}?{query}"
 
 
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh PostgreSQL database. Outside ``./scripts/test`` (which always provides one) a
+    bare ``pytest`` may run without PostgreSQL and skips these; under CI a missing one fails."""
+    if PG_URL is None:
+        if os.environ.get("CI"):
+            pytest.fail("KUNVENO_TEST_DATABASE_URL is not set: run ./scripts/test")
+        pytest.skip("KUNVENO_TEST_DATABASE_URL is not set: run ./scripts/test for PostgreSQL")
+    return postgres_url_of(fresh_postgres_database())
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'kunveno.sqlite3'}"
-    if PG_URL is None:
-        pytest.skip("KUNVENO_TEST_DATABASE_URL is not set (./scripts/test sets it)")
-    return postgres_url_of(fresh_postgres_database())
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def test_settings(database_url: str, **extra: object) -> Settings:

@@ -4,7 +4,6 @@ concurrent writers get distinct, increasing notification ids, and nothing is los
 from __future__ import annotations
 
 import copy
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,13 +22,8 @@ NOW = datetime.now(UTC)
 
 
 @pytest.fixture
-def log() -> Iterator[EventLog]:
-    if os.environ.get("KUNVENO_TEST_DATABASE_URL") is None:
-        pytest.skip("KUNVENO_TEST_DATABASE_URL is not set (./scripts/test sets it)")
-    from conftest import fresh_postgres_database, postgres_url_of
-
-    url = postgres_url_of(fresh_postgres_database())
-    event_log = EventLog(env=parse_database_url(url).event_store_env)
+def log(postgres_url: str) -> Iterator[EventLog]:
+    event_log = EventLog(env=parse_database_url(postgres_url).event_store_env)
     yield event_log
     event_log.close()
 

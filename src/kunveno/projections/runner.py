@@ -207,7 +207,11 @@ class ProjectionRunner:
         return True
 
     def poke(self, position: int = 0) -> None:
-        """A local save happened: fold now rather than at the next poll."""
+        """A save reached ``position``: fold now rather than at the next poll.
+
+        The position is not needed to wake the loop; it is accepted so the command bus can
+        call any ``(position) -> None`` hook after a save.
+        """
         with self._changed:
             self._woken = True
             self._changed.notify_all()

@@ -97,9 +97,6 @@ class Writes:
         change = self._rows.setdefault((table, tuple(key.items())), _RowChange())
         change.deleted, change.values, change.inserting = True, None, False
 
-    def __len__(self) -> int:
-        return len(self._rows) + sum(len(rows) for rows in self._appended.values())
-
     def flush(self, cursor: Cursor) -> None:
         deletes: dict[tuple[str, tuple[str, ...]], list[Params]] = {}
         upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Params]] = {}
