@@ -1,0 +1,1 @@
+"""ActivityPub: the vocabulary both ways, HTTP signatures, safe fetching and delivery."""
