@@ -86,8 +86,8 @@ def free_port() -> int:
 class LiveServer:
     """A real uvicorn server on a loopback port, in a thread of the test process."""
 
-    def __init__(self, container: Container) -> None:
-        self.port = free_port()
+    def __init__(self, container: Container, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(container), host="127.0.0.1", port=self.port, log_level="warning"

@@ -9,12 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from kunveno import __version__
+from kunveno.adapters.activitypub.actors import RemoteActors
+from kunveno.adapters.activitypub.blocks import Blocks
+from kunveno.adapters.activitypub.delivery import DeliveryWorker
+from kunveno.adapters.activitypub.documents import Urls
+from kunveno.adapters.activitypub.fetching import FetchPolicy, SafeHttp, Signer
+from kunveno.adapters.activitypub.inbox import InboxReceiver
+from kunveno.adapters.activitypub.keys import KeyStore
+from kunveno.adapters.activitypub.outbox import Outbox, OutboxProjection
+from kunveno.adapters.activitypub.processor import InboxProcessor
+from kunveno.adapters.activitypub.resolver import Resolver
+from kunveno.adapters.activitypub.signatures import sign_request
 from kunveno.adapters.passwords import Argon2PasswordHasher
 from kunveno.adapters.persistence.database import Database, parse_database_url
 from kunveno.application.accounts import AccountService
 from kunveno.application.communities import CommunityService
+from kunveno.application.federation import FederationService
 from kunveno.application.gatherings import GatheringService
 from kunveno.application.log import CommandBus, EventLog
+from kunveno.application.outgoing import OutgoingService
 from kunveno.application.ports import Clock, PasswordHasher, SystemClock
 from kunveno.application.posts import PostService
 from kunveno.projections.queries import Queries
@@ -38,6 +52,31 @@ class Container:
     gatherings: GatheringService
     posts: PostService
     commands: CommandBus
+    urls: Urls
+    keys: KeyStore
+    federation: FederationService
+    outgoing: OutgoingService
+    http: SafeHttp
+    actors: RemoteActors
+    resolver: Resolver
+    inbox: InboxReceiver
+    inbox_processor: ProjectionRunner
+    outbox: Outbox
+    outbox_runner: ProjectionRunner
+    deliveries: DeliveryWorker
+
+    def start_background(self) -> None:
+        """Read models, inbox processing, outbox and deliveries: what a serving node runs."""
+        self.projections.start()
+        self.inbox_processor.start()
+        self.outbox_runner.start()
+        self.deliveries.start()
+
+    def stop_background(self) -> None:
+        self.deliveries.stop()
+        self.outbox_runner.stop()
+        self.inbox_processor.stop()
+        self.projections.stop()
 
     def read_your_writes(self, position: int) -> None:
         """Wait, bounded, until the read models include ``position`` (see README)."""
@@ -53,8 +92,9 @@ class Container:
         self.read_your_writes(self.projections.head())
 
     def close(self) -> None:
+        self.stop_background()
         self.commands.close()
-        self.projections.stop()
+        self.http.close()
         self.read_store.close()
         self.log.close()
 
@@ -66,17 +106,64 @@ def build(
     hasher: PasswordHasher | None = None,
 ) -> Container:
     database = parse_database_url(settings.resolved_database_url)
+    clock = clock or SystemClock()
+    urls = Urls(settings.base_url)
     with database.schema_lock():
         log = EventLog(env=database.event_store_env)
         read_store = database.open_read_store()
         projections = ProjectionRunner(log, read_store, [view() for view in ALL_VIEWS])
         projections.setup()
-    clock = clock or SystemClock()
+        keys = KeyStore(read_store)
+        keys.setup()
+    queries = Queries(read_store)
     hasher = hasher or Argon2PasswordHasher(
         settings.password_time_cost, settings.password_memory_kib
     )
-    commands = CommandBus(log, after_save=projections.poke)
+    http = SafeHttp(
+        FetchPolicy(
+            allow_http=settings.federation_allow_http,
+            allow_private=settings.federation_allow_private,
+        ),
+        user_agent=f"Kunveno/{__version__} (+{urls.base}/)",
+        local_origins=[urls.base],
+    )
+    actors = RemoteActors(read_store, http, lambda: instance_signer(urls, keys, clock), clock)
+    outbox_runner = ProjectionRunner(
+        log,
+        read_store,
+        [
+            OutboxProjection(
+                urls,
+                queries,
+                lambda aggregate_id, version: log.repository.get(aggregate_id, version=version),
+                lambda position: projections.wait(position, settings.read_your_writes_timeout),
+            )
+        ],
+    )
+    blocks = Blocks(queries)
+    deliveries = DeliveryWorker(read_store, http, keys, clock, blocks=blocks)
+    outbox_runner.on_advance = deliveries.poke
+    commands = CommandBus(log)
     communities = CommunityService(log, commands, clock)
+    accounts = AccountService(log, commands, clock, hasher, timedelta(days=settings.token_ttl_days))
+    federation = FederationService(log, commands, clock)
+    outgoing = OutgoingService(
+        log, commands, clock, lambda stream, version: urls.activity(f"{stream}-{version}")
+    )
+    processor = InboxProcessor(urls, actors, federation, communities, accounts, queries, outgoing)
+    inbox_processor = ProjectionRunner(log, read_store, [processor])
+
+    def after_save(position: int) -> None:
+        projections.poke(position)
+        outbox_runner.poke(position)
+        inbox_processor.poke(position)
+
+    commands.after_save = after_save
+    with database.schema_lock():
+        actors.setup()
+        deliveries.setup()
+        outbox_runner.setup()
+        inbox_processor.setup()
     return Container(
         settings=settings,
         database=database,
@@ -84,12 +171,44 @@ def build(
         log=log,
         read_store=read_store,
         projections=projections,
-        queries=Queries(read_store),
-        accounts=AccountService(
-            log, commands, clock, hasher, timedelta(days=settings.token_ttl_days)
-        ),
+        queries=queries,
+        accounts=accounts,
         communities=communities,
         gatherings=GatheringService(log, commands, clock, communities.load),
         posts=PostService(log, commands, clock, communities.load),
         commands=commands,
+        urls=urls,
+        keys=keys,
+        federation=federation,
+        outgoing=outgoing,
+        http=http,
+        actors=actors,
+        resolver=Resolver(
+            http,
+            actors,
+            instance_signer(urls, keys, clock),
+            allow_http=settings.federation_allow_http,
+        ),
+        inbox=InboxReceiver(actors, federation, blocks, clock),
+        inbox_processor=inbox_processor,
+        outbox=Outbox(read_store),
+        outbox_runner=outbox_runner,
+        deliveries=deliveries,
     )
+
+
+def instance_signer(urls: Urls, keys: KeyStore, clock: Clock) -> Signer:
+    """Signs our fetches as the instance actor (authorized-fetch peers refuse unsigned ones)."""
+    key_id = f"{urls.instance}#main-key"
+
+    def sign(method: str, url: str, body: bytes | None, _: dict[str, str]) -> dict[str, str]:
+        return sign_request(
+            method=method,
+            url=url,
+            body=body,
+            key_id=key_id,
+            private_key=keys.key_pair("instance").private_key,
+            now=clock.now(),
+        )
+
+    return sign

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 from kunveno import __version__
 from kunveno.bootstrap import Container, build
+from kunveno.domain.actor import Actor
+from kunveno.domain.blocklist import normalise_entry
 from kunveno.domain.errors import DomainError
 from kunveno.settings import Settings
 
@@ -105,6 +107,29 @@ def _create_user(node: Container, args: argparse.Namespace) -> int:
     return 0
 
 
+def _block(node: Container, args: argparse.Namespace) -> int:
+    value = normalise_entry(args.kind, args.value)
+    outcome = node.federation.block(args.kind, value, args.reason or "", Actor.system())
+    node.read_your_writes(outcome.position)
+    print(f"blocked {args.kind} {value}" if outcome.value else "already blocked")
+    return 0
+
+
+def _unblock(node: Container, args: argparse.Namespace) -> int:
+    value = normalise_entry(args.kind, args.value)
+    outcome = node.federation.unblock(args.kind, value, Actor.system())
+    node.read_your_writes(outcome.position)
+    print(f"unblocked {args.kind} {value}" if outcome.value else "was not blocked")
+    return 0
+
+
+def _list_blocks(node: Container, _: argparse.Namespace) -> int:
+    node.read_your_writes(node.projections.head())
+    for row in node.queries.blocks():
+        print(f"{row['kind']:<7} {row['value']}  {row['reason']}")
+    return 0
+
+
 def _seed_demo(node: Container, _: argparse.Namespace) -> int:
     from kunveno.demo import seed_demo
 
@@ -166,6 +191,19 @@ def parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     create_user.set_defaults(run=_with_node(_create_user))
+    for action, purpose, run in (
+        ("block", "drop a domain's or an actor's activities and stop delivering to it", _block),
+        ("unblock", "lift a block", _unblock),
+    ):
+        command = _command(admin, action, purpose)
+        command.add_argument("kind", choices=("domain", "actor"))
+        command.add_argument("value", help="a domain (example.org) or an actor URL")
+        if action == "block":
+            command.add_argument("--reason", help="why, for the record")
+        command.set_defaults(run=_with_node(run))
+    _command(admin, "blocks", "list the blocked domains and actors").set_defaults(
+        run=_with_node(_list_blocks)
+    )
 
     demo = _command(commands, "demo", "demo data").add_subparsers(
         dest="demo_command", required=True, metavar="ACTION"

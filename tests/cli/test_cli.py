@@ -18,7 +18,19 @@ from kunveno.settings import Settings
 
 pytestmark = pytest.mark.slow  # every test here starts interpreters
 
-VIEWS = {"people", "communities", "members", "gatherings", "registrations", "posts"}
+VIEWS = {
+    "outgoing",
+    "remote_gatherings",
+    "reactions",
+    "people",
+    "communities",
+    "members",
+    "gatherings",
+    "registrations",
+    "followers",
+    "blocks",
+    "posts",
+}
 
 # Every command, and the purpose its --help must state.
 COMMANDS: dict[tuple[str, ...], str] = {
@@ -31,6 +43,9 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("projections", "rebuild"): "derive read models again from the log",
     ("admin",): "administration",
     ("admin", "create-user"): "create a local account",
+    ("admin", "block"): "drop a domain's or an actor's activities",
+    ("admin", "unblock"): "lift a block",
+    ("admin", "blocks"): "list the blocked domains and actors",
     ("demo",): "demo data",
     ("demo", "seed"): "seed a demo community when the store is empty",
 }
@@ -242,3 +257,19 @@ def test_rebuilding_an_unknown_projection_fails_and_names_the_known_ones(seeded:
     assert result.stderr.startswith("error: unknown projection 'nope'")
     assert result.stderr.count("\n") == 1
     assert all(name in result.stderr for name in VIEWS)
+
+
+def test_blocks_are_added_listed_and_lifted(tmp_path: Path) -> None:
+    blocked = kunveno(tmp_path, "admin", "block", "domain", "Spam.Example", "--reason", "spam")
+    assert blocked.returncode == 0, blocked.stderr
+    assert "blocked domain spam.example" in blocked.stdout
+    again = kunveno(tmp_path, "admin", "block", "domain", "spam.example")
+    assert "already blocked" in again.stdout
+    listed = kunveno(tmp_path, "admin", "blocks")
+    assert listed.stdout.split() == ["domain", "spam.example", "spam"]
+    refused = kunveno(tmp_path, "admin", "block", "domain", "not a domain")
+    assert refused.returncode == 1
+    assert "not a domain name" in refused.stderr
+    lifted = kunveno(tmp_path, "admin", "unblock", "domain", "spam.example")
+    assert "unblocked" in lifted.stdout
+    assert kunveno(tmp_path, "admin", "blocks").stdout.strip() == ""

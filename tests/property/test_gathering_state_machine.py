@@ -192,13 +192,21 @@ class GatheringLedgerMachine(RuleBasedStateMachine):
             visibility=Visibility.PUBLIC,
             membership=Membership.OPEN,
         )
-        self.created += [community.value, NameClaim.id_for("community", "menders")]
+        self.created += [
+            community.value,
+            NameClaim.id_for("community", "menders"),
+            NameClaim.id_for("handle", "menders"),
+        ]
         self.ledgers = [self._schedule(JoinMode.FREE), self._schedule(JoinMode.APPROVAL)]
         self.seats: list[Seat] = []
 
     def _sign_up(self, username: str) -> UUID:
         person_id = self.node.accounts.register(username, "s3cret-pass", None, None).value
-        self.created += [person_id, NameClaim.id_for("username", username)]
+        self.created += [
+            person_id,
+            NameClaim.id_for("username", username),
+            NameClaim.id_for("handle", username),
+        ]
         return person_id
 
     def _schedule(self, join_mode: JoinMode) -> Ledger:

@@ -58,10 +58,12 @@ class AccountService:
         person_id = uuid4()
 
         def decide() -> Decision[UUID]:
-            if self._log.exists(NameClaim.id_for("username", name)):
+            if self._log.exists(NameClaim.id_for("handle", name)):
                 raise NameTaken(f"the username {name!r} is taken")
             now = self._clock.now()
             claim = NameClaim.claim("username", name, person_id, Actor.person(person_id), now)
+            # People and communities share one WebFinger namespace (acct:NAME@HOST).
+            handle = NameClaim.claim("handle", name, person_id, Actor.person(person_id), now)
             person = Person.register(
                 person_id=person_id,
                 username=name,
@@ -70,7 +72,7 @@ class AccountService:
                 password_hash=password_hash,
                 at=now,
             )
-            return [claim, person], person_id
+            return [claim, handle, person], person_id
 
         return self._commands.run(decide)
 

@@ -47,10 +47,13 @@ class CommunityService:
         community_id = uuid4()
 
         def decide() -> Decision[UUID]:
-            if self._log.exists(NameClaim.id_for("community", slug)):
-                raise NameTaken(f"the community {slug!r} exists already")
+            if self._log.exists(NameClaim.id_for("handle", slug)):
+                raise NameTaken(f"the name {slug!r} is taken by a community or a person")
             now = self._clock.now()
-            claim = NameClaim.claim("community", slug, community_id, Actor.person(person_id), now)
+            actor = Actor.person(person_id)
+            claim = NameClaim.claim("community", slug, community_id, actor, now)
+            # People and communities share one WebFinger namespace (acct:NAME@HOST).
+            handle = NameClaim.claim("handle", slug, community_id, actor, now)
             community = Community.found(
                 community_id=community_id,
                 slug=slug,
@@ -61,7 +64,7 @@ class CommunityService:
                 owner_id=person_id,
                 at=now,
             )
-            return [claim, community], community_id
+            return [claim, handle, community], community_id
 
         return self._commands.run(decide)
 

@@ -111,7 +111,7 @@ class CommandBus:
 
     def __init__(self, log: EventLog, after_save: Callable[[int], None] | None = None) -> None:
         self.log = log
-        self._after_save = after_save
+        self.after_save = after_save
         self._cache = WriterCache(log)
         self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -188,8 +188,8 @@ class CommandBus:
             raise
         unit.saved()
         position = max(r.notification.id for r in recordings)
-        if self._after_save is not None:
-            self._after_save(position)
+        if self.after_save is not None:
+            self.after_save(position)
         for ticket, value in decided:
             ticket.succeed(value, position)
 

@@ -244,6 +244,9 @@ class Community(KunvenoAggregate):
     def require_organiser(self, person_id: UUID) -> None:
         self._require_role(person_id, Role.MODERATOR, "organise gatherings")
 
+    def require_admin(self, person_id: UUID) -> None:
+        self._require_role(person_id, Role.ADMIN, "answer follow requests")
+
     def require_may_post(self, person_id: UUID) -> None:
         if self.visibility is Visibility.PRIVATE and not self.is_member(person_id):
             raise PermissionDenied("only members post in a members-only community")

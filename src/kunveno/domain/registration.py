@@ -15,6 +15,8 @@ from kunveno.domain.actor import Actor
 from kunveno.domain.base import CreationEvent, KunvenoAggregate
 from kunveno.domain.person import check_email
 
+MAX_MESSAGE = 2000
+
 
 class ParticipantKind(StrEnum):
     PERSON = "person"
@@ -31,6 +33,8 @@ class Registration(KunvenoAggregate):
     actor_url: str | None
     email: str | None
     cancel_token_hash: str | None
+    join_activity_id: str | None = None
+    inbox: str | None = None
 
     class Submitted(CreationEvent):
         TOPIC = "kunveno.registration.submitted"
@@ -48,6 +52,26 @@ class Registration(KunvenoAggregate):
             aggregate.actor_url = self.actor_url
             aggregate.email = self.email
             aggregate.cancel_token_hash = self.cancel_token_hash
+
+    class Joined(CreationEvent):
+        """A remote actor's Join: kept with its id and inbox, to answer it with Accept/Reject."""
+
+        TOPIC = "kunveno.registration.joined"
+        gathering_id: UUID
+        actor_url: str
+        join_activity_id: str
+        inbox: str
+        message: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.gathering_id = self.gathering_id
+            aggregate.kind = ParticipantKind.REMOTE
+            aggregate.person_id = None
+            aggregate.actor_url = self.actor_url
+            aggregate.email = None
+            aggregate.cancel_token_hash = None
+            aggregate.join_activity_id = self.join_activity_id
+            aggregate.inbox = self.inbox
 
     @property
     def participant(self) -> str | None:
@@ -73,6 +97,30 @@ class Registration(KunvenoAggregate):
             actor_url=None,
             email=None,
             cancel_token_hash=None,
+        )
+
+    @classmethod
+    def for_remote(
+        cls,
+        *,
+        registration_id: UUID,
+        gathering_id: UUID,
+        actor_url: str,
+        join_activity_id: str,
+        inbox: str,
+        message: str | None,
+        at: datetime,
+    ) -> Registration:
+        return cls._start(
+            cls.Joined,
+            id=registration_id,
+            actor=Actor.remote(actor_url),
+            at=at,
+            gathering_id=gathering_id,
+            actor_url=actor_url,
+            join_activity_id=join_activity_id,
+            inbox=inbox,
+            message=(message or "")[:MAX_MESSAGE] or None,
         )
 
     @classmethod

@@ -39,6 +39,9 @@ class Projection:
             for event_class in getattr(attribute, "_handles", ()):
                 cls._handlers[event_class] = attribute
 
+    def prepare(self, last: int) -> None:
+        """Called before a page up to position ``last`` is folded (a hook; most need none)."""
+
     def apply(self, event: DomainEvent, writes: Writes) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:

@@ -39,6 +39,112 @@ class Queries:
     def person(self, person_id: str) -> Row | None:
         return self._one("SELECT * FROM rm_people WHERE id = %s", (person_id,))
 
+    def person_named(self, username: str) -> Row | None:
+        return self._one("SELECT * FROM rm_people WHERE username = %s", (username,))
+
+    def usage(self) -> dict[str, int]:
+        """Counts for NodeInfo: local people and local posts."""
+        row = self._one(
+            "SELECT (SELECT COUNT(*) FROM rm_people) AS users, "
+            "(SELECT COUNT(*) FROM rm_posts) AS posts",
+            (),
+        )
+        assert row is not None
+        return {"users": int(row["users"]), "posts": int(row["posts"])}
+
+    # -- followers ------------------------------------------------------------------------
+
+    def followers(self, followed_id: str, status: str = "accepted") -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_followers WHERE followed_id = %s AND status = %s "
+            "ORDER BY changed_at, follower",
+            (followed_id, status),
+        )
+
+    def follower_count(self, followed_id: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM rm_followers WHERE followed_id = %s AND status = %s",
+            (followed_id, "accepted"),
+        )
+        return 0 if row is None else int(row["n"])
+
+    def delivery_inboxes(self, followed_id: str) -> list[str]:
+        """One inbox per shared inbox: a host hears an activity once, whatever its followers."""
+        rows = self._store.query(
+            "SELECT DISTINCT COALESCE(shared_inbox, inbox) AS inbox FROM rm_followers "
+            "WHERE followed_id = %s AND status = %s ORDER BY 1",
+            (followed_id, "accepted"),
+        )
+        return [row["inbox"] for row in rows]
+
+    def reaction_counts(self, object_url: str) -> dict[str, int]:
+        rows = self._store.query(
+            "SELECT kind, COUNT(*) AS n FROM rm_reactions WHERE object_url = %s AND active = 1 "
+            "GROUP BY kind ORDER BY kind",
+            (object_url,),
+        )
+        counts = {"like": 0, "announce": 0}
+        counts.update({row["kind"]: int(row["n"]) for row in rows})
+        return counts
+
+    def follows_by(self, actor_url: str) -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_followers WHERE follower = %s AND status IN (%s, %s)",
+            (actor_url, "pending", "accepted"),
+        )
+
+    def active_registrations_of_actor(self, actor_url: str) -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_registrations WHERE actor_url = %s "
+            "AND status IN ('confirmed', 'waitlisted', 'pending')",
+            (actor_url,),
+        )
+
+    # -- what local people asked of other servers ---------------------------------------------
+
+    def outgoing(self, person_id: str, kind: str) -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_outgoing WHERE person_id = %s AND kind = %s ORDER BY changed_at",
+            (person_id, kind),
+        )
+
+    def is_followed_by_someone_here(self, actor_url: str) -> bool:
+        rows = self._store.query(
+            "SELECT 1 FROM rm_outgoing WHERE kind = 'follow' AND target = %s "
+            "AND status = 'accepted' LIMIT 1",
+            (actor_url,),
+        )
+        return bool(rows)
+
+    def remote_gathering(self, url: str) -> Row | None:
+        return self._one("SELECT * FROM rm_remote_gatherings WHERE url = %s", (url,))
+
+    def remote_gatherings_for(self, person_id: str) -> list[Row]:
+        """Gatherings of the remote actors the person follows, soonest first."""
+        return self._store.query(
+            "SELECT g.* FROM rm_remote_gatherings g WHERE g.organiser IN ("
+            "SELECT target FROM rm_outgoing WHERE person_id = %s AND kind = 'follow' "
+            "AND status = 'accepted') ORDER BY g.starts_at, g.url",
+            (person_id,),
+        )
+
+    # -- blocks -----------------------------------------------------------------------------
+
+    def blocks(self) -> list[Row]:
+        return self._store.query("SELECT * FROM rm_blocks ORDER BY kind, value")
+
+    def is_blocked(self, domain: str, actor_url: str) -> bool:
+        """A block of the actor, of its host, or of a domain its host is under."""
+        parts = domain.split(".")
+        suffixes = [".".join(parts[i:]) for i in range(len(parts))]
+        marks = ", ".join(["%s"] * len(suffixes))
+        rows = self._store.query(
+            f"SELECT 1 FROM rm_blocks WHERE (kind = 'domain' AND value IN ({marks})) "
+            "OR (kind = 'actor' AND value = %s) LIMIT 1",
+            (*suffixes, actor_url),
+        )
+        return bool(rows)
+
     # -- communities ----------------------------------------------------------------------
 
     def directory(self, viewer: str | None) -> list[Row]:

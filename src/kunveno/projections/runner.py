@@ -64,6 +64,8 @@ class ProjectionRunner:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._step_lock = threading.Lock()
+        # Called with the new position after a page commits (e.g. to wake a worker).
+        self.on_advance: Callable[[int], None] | None = None
 
     # -- schema and tracking --------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class ProjectionRunner:
         """One transaction for the page: every view's writes and every tracking row."""
         writes = Writes()
         for projection in projections:
+            projection.prepare(last)
             position = self._positions[projection.name]
             for notification_id, event in events:
                 if notification_id > position and isinstance(event, DomainEvent):
@@ -151,6 +154,8 @@ class ProjectionRunner:
             for projection in projections:
                 self._positions[projection.name] = last
             self._changed.notify_all()
+        if self.on_advance is not None:
+            self.on_advance(last)
 
     def catch_up(self, progress: Progress | None = None) -> None:
         head = self.head()

@@ -75,10 +75,17 @@ class Writes:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, tuple[tuple[str, Any], ...]], _RowChange] = {}
         self._appended: dict[tuple[str, tuple[str, ...]], list[Params]] = {}
+        self._new: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Params]] = {}
 
     def append(self, table: str, values: dict[str, Any]) -> None:
         """A new row of an append-only table (a trail): never merged with another."""
         self._appended.setdefault((table, tuple(values)), []).append(list(values.values()))
+
+    def insert_new(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """A row that is written once and then owned by someone else (a work queue's item):
+        inserted when absent, left as it is when present."""
+        group = self._new.setdefault((table, tuple(key), tuple(values)), [])
+        group.append([*key.values(), *values.values()])
 
     def upsert(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
         """The row as a whole (every NOT NULL column): inserted, or overwritten."""
@@ -121,12 +128,15 @@ class Writes:
             _insert_rows(cursor, table, (), columns, rows)
         for (table, key_columns, value_columns), rows in upserts.items():
             _insert_rows(cursor, table, key_columns, value_columns, rows)
+        for (table, key_columns, value_columns), rows in self._new.items():
+            _insert_rows(cursor, table, key_columns, value_columns, rows, keep_existing=True)
         for (table, key_columns, value_columns), rows in updates.items():
             assignments = ", ".join(f"{column} = %s" for column in value_columns)
             where = " AND ".join(f"{column} = %s" for column in key_columns)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {where}", rows)
         self._rows.clear()
         self._appended.clear()
+        self._new.clear()
 
 
 def _insert_rows(
@@ -135,12 +145,14 @@ def _insert_rows(
     key_columns: tuple[str, ...],
     value_columns: tuple[str, ...],
     rows: list[Params],
+    *,
+    keep_existing: bool = False,
 ) -> None:
     columns = (*key_columns, *value_columns)
     conflict = ", ".join(key_columns)
     if not key_columns:
         on_conflict = ""  # appended rows: a duplicate is an error, never merged
-    elif value_columns:
+    elif value_columns and not keep_existing:
         updates = ", ".join(f"{column} = excluded.{column}" for column in value_columns)
         on_conflict = f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     else:

@@ -3,14 +3,20 @@ registrations (which give counts, remaining capacity and a person's registration
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 from kunveno.domain.base import DomainEvent
+from kunveno.domain.blocklist import Blocklist
 from kunveno.domain.community import Community, Role
+from kunveno.domain.follow import Follow, FollowStatus
 from kunveno.domain.gathering import Gathering, RegistrationStatus
+from kunveno.domain.outgoing import OutgoingRequest, RequestStatus
 from kunveno.domain.person import Person
 from kunveno.domain.post import Post
+from kunveno.domain.reaction import Reaction
 from kunveno.domain.registration import Registration
+from kunveno.domain.remote_gathering import RemoteGathering
 from kunveno.projections.base import Projection, handles
 from kunveno.projections.store import Writes, timestamp
 
@@ -216,6 +222,20 @@ class RegistrationsView(Projection):
             },
         )
 
+    @handles(Registration.Joined)
+    def joined(self, e: Registration.Joined, w: Writes) -> None:
+        w.upsert(
+            "rm_registrations",
+            {"id": str(e.originator_id)},
+            {
+                "gathering_id": str(e.gathering_id),
+                "kind": "remote",
+                "person_id": None,
+                "actor_url": e.actor_url,
+                "registered_at": timestamp(e.timestamp),
+            },
+        )
+
     @handles(Gathering.RegistrationReceived)
     def received(self, e: Gathering.RegistrationReceived, w: Writes) -> None:
         # An upsert: the participant's own event may sit in another page (either side).
@@ -252,6 +272,223 @@ class RegistrationsView(Projection):
             {"id": str(registration_id)},
             {"status": status, "changed_at": timestamp(e.timestamp)},
         )
+
+
+class FollowersView(Projection):
+    """Who follows our communities and people, with the inboxes deliveries go to."""
+
+    name = "followers"
+    version = 1
+    tables = ("rm_followers",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_followers (
+            id TEXT PRIMARY KEY, follower TEXT NOT NULL, followed TEXT NOT NULL,
+            followed_id TEXT NOT NULL, activity_id TEXT NOT NULL, inbox TEXT NOT NULL,
+            shared_inbox TEXT, status TEXT NOT NULL, changed_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_followers_by_followed ON rm_followers (followed_id, status)",
+    )
+
+    @handles(Follow.Requested)
+    def requested(self, e: Follow.Requested, w: Writes) -> None:
+        w.upsert(
+            "rm_followers",
+            {"id": str(e.originator_id)},
+            {
+                "follower": e.follower,
+                "followed": e.followed,
+                "followed_id": str(e.followed_id),
+                "activity_id": e.activity_id,
+                "inbox": e.inbox,
+                "shared_inbox": e.shared_inbox,
+                "status": FollowStatus.PENDING.value,
+                "changed_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(Follow.RequestedAgain)
+    def requested_again(self, e: Follow.RequestedAgain, w: Writes) -> None:
+        w.update(
+            "rm_followers",
+            {"id": str(e.originator_id)},
+            {
+                "activity_id": e.activity_id,
+                "inbox": e.inbox,
+                "shared_inbox": e.shared_inbox,
+                "status": FollowStatus.PENDING.value,
+                "changed_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(Follow.Accepted)
+    def accepted(self, e: Follow.Accepted, w: Writes) -> None:
+        self._status(e, FollowStatus.ACCEPTED, w)
+
+    @handles(Follow.Rejected)
+    def rejected(self, e: Follow.Rejected, w: Writes) -> None:
+        self._status(e, FollowStatus.REJECTED, w)
+
+    @handles(Follow.Ended)
+    def ended(self, e: Follow.Ended, w: Writes) -> None:
+        self._status(e, FollowStatus.ENDED, w)
+
+    @staticmethod
+    def _status(e: DomainEvent, status: FollowStatus, w: Writes) -> None:
+        w.update(
+            "rm_followers",
+            {"id": str(e.originator_id)},
+            {"status": status.value, "changed_at": timestamp(e.timestamp)},
+        )
+
+
+class ReactionsView(Projection):
+    """Likes and boosts of our gatherings and posts, by remote actors, one row each."""
+
+    name = "reactions"
+    version = 1
+    tables = ("rm_reactions",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_reactions (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, actor_url TEXT NOT NULL,
+            object_url TEXT NOT NULL, active INTEGER NOT NULL, changed_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_reactions_by_object ON rm_reactions (object_url, kind)",
+    )
+
+    @handles(Reaction.Reacted)
+    def reacted(self, e: Reaction.Reacted, w: Writes) -> None:
+        w.upsert(
+            "rm_reactions",
+            {"id": str(e.originator_id)},
+            {
+                "kind": e.kind,
+                "actor_url": e.actor_url,
+                "object_url": e.object_url,
+                "active": 1,
+                "changed_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(Reaction.Renewed, Reaction.Withdrawn)
+    def changed(self, e: DomainEvent, w: Writes) -> None:
+        active = int(isinstance(e, Reaction.Renewed))
+        w.update(
+            "rm_reactions",
+            {"id": str(e.originator_id)},
+            {"active": active, "changed_at": timestamp(e.timestamp)},
+        )
+
+
+class OutgoingView(Projection):
+    """What local people asked of remote servers (follows, joins) and the answers."""
+
+    name = "outgoing"
+    version = 1
+    tables = ("rm_outgoing",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_outgoing (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, person_id TEXT NOT NULL,
+            target TEXT NOT NULL, status TEXT NOT NULL, changed_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_outgoing_by_person ON rm_outgoing (person_id, kind)",
+        "CREATE INDEX IF NOT EXISTS rm_outgoing_by_target ON rm_outgoing (target, status)",
+    )
+
+    @handles(OutgoingRequest.Sent)
+    def sent(self, e: OutgoingRequest.Sent, w: Writes) -> None:
+        w.upsert(
+            "rm_outgoing",
+            {"id": str(e.originator_id)},
+            {
+                "kind": e.kind,
+                "person_id": str(e.person_id),
+                "target": e.target,
+                "status": RequestStatus.PENDING.value,
+                "changed_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(
+        OutgoingRequest.SentAgain,
+        OutgoingRequest.Accepted,
+        OutgoingRequest.Rejected,
+        OutgoingRequest.Withdrawn,
+    )
+    def answered(self, e: DomainEvent, w: Writes) -> None:
+        status = {
+            OutgoingRequest.SentAgain: RequestStatus.PENDING,
+            OutgoingRequest.Accepted: RequestStatus.ACCEPTED,
+            OutgoingRequest.Rejected: RequestStatus.REJECTED,
+            OutgoingRequest.Withdrawn: RequestStatus.WITHDRAWN,
+        }[type(e)]
+        w.update(
+            "rm_outgoing",
+            {"id": str(e.originator_id)},
+            {"status": status.value, "changed_at": timestamp(e.timestamp)},
+        )
+
+
+class RemoteGatheringsView(Projection):
+    """Gatherings of other servers, as their organisers last described them."""
+
+    name = "remote_gatherings"
+    version = 1
+    tables = ("rm_remote_gatherings",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_remote_gatherings (
+            id TEXT PRIMARY KEY, url TEXT NOT NULL UNIQUE, organiser TEXT NOT NULL,
+            details TEXT NOT NULL, starts_at TEXT NOT NULL, heard_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_remote_gatherings_by_organiser "
+        "ON rm_remote_gatherings (organiser, starts_at)",
+    )
+
+    @handles(RemoteGathering.Heard)
+    def heard(self, e: RemoteGathering.Heard, w: Writes) -> None:
+        w.upsert(
+            "rm_remote_gatherings",
+            {"id": str(e.originator_id)},
+            {
+                "url": e.url,
+                "organiser": e.organiser,
+                "details": json.dumps(e.details),
+                "starts_at": e.details["starts_at"],
+                "heard_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(RemoteGathering.Changed)
+    def changed(self, e: RemoteGathering.Changed, w: Writes) -> None:
+        w.update(
+            "rm_remote_gatherings",
+            {"id": str(e.originator_id)},
+            {"details": json.dumps(e.details), "starts_at": e.details["starts_at"]},
+        )
+
+    @handles(RemoteGathering.Removed)
+    def removed(self, e: RemoteGathering.Removed, w: Writes) -> None:
+        w.delete("rm_remote_gatherings", {"id": str(e.originator_id)})
+
+
+class BlocksView(Projection):
+    """The node's blocked domains and actors, as the inbox and deliveries consult them."""
+
+    name = "blocks"
+    version = 1
+    tables = ("rm_blocks",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_blocks (
+            kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL,
+            blocked_at TEXT NOT NULL, PRIMARY KEY (kind, value))""",
+    )
+
+    @handles(Blocklist.Blocked)
+    def blocked(self, e: Blocklist.Blocked, w: Writes) -> None:
+        w.upsert(
+            "rm_blocks",
+            {"kind": e.kind, "value": e.value},
+            {"reason": e.reason, "blocked_at": timestamp(e.timestamp)},
+        )
+
+    @handles(Blocklist.Unblocked)
+    def unblocked(self, e: Blocklist.Unblocked, w: Writes) -> None:
+        w.delete("rm_blocks", {"kind": e.kind, "value": e.value})
 
 
 class PostsView(Projection):
@@ -304,5 +541,10 @@ ALL_VIEWS: tuple[type[Projection], ...] = (
     MembersView,
     GatheringsView,
     RegistrationsView,
+    FollowersView,
+    BlocksView,
+    ReactionsView,
+    OutgoingView,
+    RemoteGatheringsView,
     PostsView,
 )

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from kunveno import __version__
 from kunveno.bootstrap import Container
 
-from . import accounts, communities, gatherings, posts, presenters
+from . import accounts, communities, federation, gatherings, inbox, posts, presenters, remote
 from .calendar import community_calendar
 from .deps import Fresh, MaybeMe, Node
 from .errors import install_error_handlers
@@ -20,16 +20,16 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_projections:
-            container.projections.start()
+            container.start_background()
         try:
             yield
         finally:
-            container.projections.stop()
+            container.stop_background()
 
     app = FastAPI(title="Kunveno", version=__version__, lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
-    for module in (accounts, communities, gatherings, posts):
+    for module in (accounts, communities, gatherings, posts, federation, inbox, remote):
         app.include_router(module.router)
 
     @app.get("/communities/{slug}/calendar.ics", tags=["calendar"], dependencies=[Fresh])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from kunveno.domain.community import Membership, Role, Visibility
 from kunveno.domain.names import normalise_slug
+from kunveno.projections.store import from_timestamp
 
 from . import presenters, schemas
 from .deps import Fresh, MaybeMe, Me, Node
@@ -100,4 +101,41 @@ def reject(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
 def invite(slug: str, body: schemas.Invitation, node: Node, me: Me) -> Response:
     person_id = node.accounts.person_id_for(body.username)
     node.communities.invite(me, slug, person_id)
+    return Response(status_code=204)
+
+
+# -- remote followers (ActivityPub) ---------------------------------------------------------
+
+
+@router.get("/{slug}/followers", dependencies=[Fresh])
+def followers(
+    slug: str, node: Node, me: Me, status: str = "accepted"
+) -> list[schemas.RemoteFollower]:
+    """Admins see who follows from elsewhere; ``?status=pending`` lists follow requests."""
+    row = presenters.visible_community(node, slug, me)
+    presenters.require_role(node, row["id"], me, presenters.ADMINS)
+    return [
+        schemas.RemoteFollower(
+            actor_url=f["follower"], status=f["status"], since=from_timestamp(f["changed_at"])
+        )
+        for f in node.queries.followers(row["id"], status)
+    ]
+
+
+@router.post("/{slug}/followers/accept", status_code=204)
+def accept_follower(slug: str, body: schemas.FollowerDecision, node: Node, me: Me) -> Response:
+    return _decide_follower(node, me, slug, body.actor_url, accept=True)
+
+
+@router.post("/{slug}/followers/reject", status_code=204)
+def reject_follower(slug: str, body: schemas.FollowerDecision, node: Node, me: Me) -> Response:
+    """Refuse a request, or remove a follower: they are sent a Reject."""
+    return _decide_follower(node, me, slug, body.actor_url, accept=False)
+
+
+def _decide_follower(node: Node, me: UUID, slug: str, actor_url: str, *, accept: bool) -> Response:
+    community_id = node.communities.id_for(slug)
+    node.federation.decide_follow(
+        me, community_id, actor_url, node.urls.community(normalise_slug(slug)), accept=accept
+    )
     return Response(status_code=204)

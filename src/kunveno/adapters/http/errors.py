@@ -16,7 +16,15 @@ from kunveno.domain.errors import (
     PermissionDenied,
 )
 
+
+class RemoteUnavailable(DomainError):
+    """Another server could not be reached, or answered what we cannot use."""
+
+    code = "remote_unavailable"
+
+
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (RemoteUnavailable, 502),
     (Unauthenticated, 401),
     (PermissionDenied, 403),
     (NotFound, 404),

@@ -37,6 +37,7 @@ def require_role(node: Container, community_id: str, person: UUID, roles: set[st
 
 
 ORGANISERS = {"owner", "admin", "moderator"}
+ADMINS = {"owner", "admin"}
 
 
 def _str(value: UUID | None) -> str | None:
@@ -60,9 +61,13 @@ def community(node: Container, row: Row) -> schemas.Community:
 def gathering(node: Container, row: Row) -> schemas.Gathering:
     capacity = row["capacity"]
     confirmed = int(row["registration_count"])
+    url = node.urls.gathering(row["id"])
+    reactions = node.queries.reaction_counts(url)
     return schemas.Gathering(
         id=row["id"],
-        url=f"{node.settings.base_url}/gatherings/{row['id']}",
+        url=url,
+        like_count=reactions["like"],
+        announce_count=reactions["announce"],
         community=row["community_slug"],
         title=row["title"],
         description=row["description"],

@@ -104,6 +104,9 @@ class GatheringChange(NewGathering):
 class Gathering(BaseModel):
     id: UUID
     url: str
+    # Likes and boosts from the fediverse.
+    like_count: int = 0
+    announce_count: int = 0
     community: str
     title: str
     description: str
@@ -171,3 +174,45 @@ class Post(BaseModel):
     in_reply_to: UUID | None
     published_at: datetime
     edited_at: datetime | None
+
+
+class RemoteFollower(BaseModel):
+    actor_url: str
+    status: Literal["pending", "accepted", "rejected", "ended"]
+    since: AwareDatetime
+
+
+class FollowerDecision(Body):
+    actor_url: str = Field(max_length=2000)
+
+
+class RemoteAddress(Body):
+    address: str = Field(min_length=3, max_length=2000)
+
+
+class RemoteGatheringRef(Body):
+    url: str = Field(min_length=8, max_length=2000)
+
+
+class OutgoingRequest(BaseModel):
+    target: str
+    status: Literal["pending", "accepted", "rejected", "withdrawn"]
+    since: AwareDatetime | None = None
+
+
+class RemoteGathering(BaseModel):
+    url: str
+    organiser: str
+    name: str
+    content: str
+    starts_at: datetime
+    ends_at: datetime | None
+    timezone: str | None
+    place_name: str | None
+    address: str | None
+    online_url: str | None
+    join_mode: str | None
+    capacity: int | None
+    remaining_capacity: int | None
+    participant_count: int | None
+    status: str

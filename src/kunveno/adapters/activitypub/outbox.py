@@ -1,0 +1,285 @@
+"""Outgoing activities, derived from the log: what peers are told, and whom to tell.
+
+The outbox follows the log like a projection, but it is a work queue, never rebuilt: each
+event that peers must hear of becomes an activity (stored, so its id dereferences) and one
+delivery per inbox, written in the same transaction as the outbox's position. So every
+activity is queued exactly once, crash or not, and the delivery worker takes it from there.
+Activity ids are derived from the event (aggregate id and version): stable across retries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from kunveno.adapters.activitypub import documents
+from kunveno.adapters.activitypub.documents import AS_PUBLIC, Urls
+from kunveno.domain.base import DomainEvent
+from kunveno.domain.follow import Follow
+from kunveno.domain.gathering import Gathering, RegistrationStatus
+from kunveno.domain.inbound import InboundActivity
+from kunveno.domain.outgoing import OutgoingRequest, RequestKind
+from kunveno.domain.registration import ParticipantKind, Registration
+from kunveno.projections.base import Projection, handles
+from kunveno.projections.queries import Queries
+from kunveno.projections.store import ReadStore, Writes, timestamp
+
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+
+# (aggregate id, version or None for the latest) -> the aggregate as it was then
+Loader = Callable[[UUID, int | None], Any]
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS fed_activities (
+        id TEXT PRIMARY KEY, actor TEXT NOT NULL, type TEXT NOT NULL, public INTEGER NOT NULL,
+        body TEXT NOT NULL, published TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS fed_activities_by_actor ON fed_activities (actor, published)",
+    """CREATE TABLE IF NOT EXISTS fed_deliveries (
+        id TEXT PRIMARY KEY, activity_id TEXT NOT NULL, inbox TEXT NOT NULL,
+        host TEXT NOT NULL, signer TEXT NOT NULL, key_id TEXT NOT NULL, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL, next_at TEXT NOT NULL, lease_until TEXT,
+        last_status INTEGER, last_error TEXT, created_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS fed_deliveries_due ON fed_deliveries (state, next_at)",
+)
+
+
+class OutboxProjection(Projection):
+    name = "outbox"
+    # Never bump: the runner would drop the queue. Change the tables with a migration.
+    version = 1
+    tables = ("fed_activities", "fed_deliveries")
+    schema = SCHEMA
+
+    def __init__(
+        self, urls: Urls, queries: Queries, load: Loader, wait_views: Callable[[int], object]
+    ) -> None:
+        self._urls = urls
+        self._queries = queries
+        self._load = load
+        self._wait_views = wait_views
+
+    def prepare(self, last: int) -> None:
+        # Followers and gathering rows are read from the views: let them reach this page.
+        self._wait_views(last)
+
+    # -- follows --------------------------------------------------------------------------
+
+    @handles(Follow.Accepted, Follow.Rejected)
+    def follow_answered(self, e: DomainEvent, w: Writes) -> None:
+        follow: Follow = self._load(e.originator_id, e.originator_version)
+        kind = "Accept" if isinstance(e, Follow.Accepted) else "Reject"
+        original = {
+            "id": follow.activity_id,
+            "type": "Follow",
+            "actor": follow.follower,
+            "object": follow.followed,
+        }
+        signer = f"{follow.followed_kind}:{follow.followed_id}"
+        activity = self._activity(e, kind, follow.followed, original, to=[follow.follower])
+        self._queue(w, e, activity, signer, [follow.inbox], public=False)
+
+    # -- gatherings -------------------------------------------------------------------------
+
+    @handles(Gathering.Scheduled)
+    def scheduled(self, e: Gathering.Scheduled, w: Writes) -> None:
+        self._publish_gathering(e, "Create", w)
+
+    @handles(Gathering.DetailsChanged, Gathering.CapacityChanged, Gathering.Cancelled)
+    def changed(self, e: DomainEvent, w: Writes) -> None:
+        self._publish_gathering(e, "Update", w)
+
+    def _publish_gathering(self, e: DomainEvent, kind: str, w: Writes) -> None:
+        row = self._queries.gathering(str(e.originator_id))
+        if row is None or row["community_visibility"] != "public":
+            return  # members-only gatherings never leave the node
+        event = documents.gathering_event(self._urls, row)
+        event.pop("@context")
+        community = self._urls.community(row["community_slug"])
+        activity = self._activity(
+            e, kind, community, event, to=[AS_PUBLIC], cc=[f"{community}/followers"]
+        )
+        inboxes = self._queries.delivery_inboxes(row["community_id"])
+        self._queue(w, e, activity, f"community:{row['community_id']}", inboxes, public=True)
+
+    # -- remote registrations: Accept or Reject of their Join --------------------------------
+
+    @handles(Gathering.RegistrationReceived, Gathering.RegistrationApproved)
+    def registration_decided(self, e: DomainEvent, w: Writes) -> None:
+        if getattr(e, "status", None) == RegistrationStatus.CONFIRMED.value:
+            self._answer_join(e, "Accept", w)
+
+    @handles(Gathering.RegistrationPromoted)
+    def promoted(self, e: Gathering.RegistrationPromoted, w: Writes) -> None:
+        self._answer_join(e, "Accept", w)
+
+    @handles(Gathering.RegistrationDeclined)
+    def declined(self, e: Gathering.RegistrationDeclined, w: Writes) -> None:
+        self._answer_join(e, "Reject", w)
+
+    def _answer_join(self, e: DomainEvent, kind: str, w: Writes) -> None:
+        registration: Registration = self._load(e.registration_id, None)  # type: ignore[attr-defined]
+        if (
+            registration.kind is not ParticipantKind.REMOTE
+            or registration.inbox is None
+            or registration.actor_url is None
+        ):
+            return
+        row = self._queries.gathering(str(e.originator_id))
+        if row is None:
+            return
+        join = {
+            "id": registration.join_activity_id,
+            "type": "Join",
+            "actor": registration.actor_url,
+            "object": self._urls.gathering(str(e.originator_id)),
+        }
+        community = self._urls.community(row["community_slug"])
+        activity = self._activity(e, kind, community, join, to=[registration.actor_url])
+        signer = f"community:{row['community_id']}"
+        self._queue(w, e, activity, signer, [registration.inbox], public=False)
+
+    @handles(InboundActivity.Refused)
+    def refused(self, e: InboundActivity.Refused, w: Writes) -> None:
+        """A Join we could not take (cancelled, over, unknown): tell the sender, from us."""
+        inbound: InboundActivity = self._load(e.originator_id, e.originator_version)
+        payload = inbound.payload
+        if inbound.activity_type != "Join" or e.reply_inbox is None:
+            return
+        actor = payload.get("actor")
+        original = {k: payload[k] for k in ("id", "type", "actor", "object") if k in payload}
+        activity = self._activity(e, "Reject", self._urls.instance, original, to=[str(actor)])
+        self._queue(w, e, activity, "instance", [e.reply_inbox], public=False)
+
+    # -- what local people ask of remote servers ----------------------------------------------
+
+    @handles(OutgoingRequest.Sent, OutgoingRequest.SentAgain)
+    def request_sent(self, e: DomainEvent, w: Writes) -> None:
+        request: OutgoingRequest = self._load(e.originator_id, e.originator_version)
+        person = self._person_url(request.person_id)
+        kind = "Follow" if request.kind is RequestKind.FOLLOW else "Join"
+        activity = self._activity(e, kind, person, request.target, to=[request.target])
+        self._queue(w, e, activity, f"person:{request.person_id}", [request.inbox], public=False)
+
+    @handles(OutgoingRequest.Withdrawn)
+    def request_withdrawn(self, e: OutgoingRequest.Withdrawn, w: Writes) -> None:
+        request: OutgoingRequest = self._load(e.originator_id, e.originator_version)
+        person = self._person_url(request.person_id)
+        if request.kind is RequestKind.FOLLOW:
+            original = {
+                "id": request.activity_id,
+                "type": "Follow",
+                "actor": person,
+                "object": request.target,
+            }
+            activity = self._activity(e, "Undo", person, original, to=[request.target])
+        else:
+            activity = self._activity(e, "Leave", person, request.target, to=[request.target])
+        self._queue(w, e, activity, f"person:{request.person_id}", [request.inbox], public=False)
+
+    def _person_url(self, person_id: UUID) -> str:
+        row = self._queries.person(str(person_id))
+        assert row is not None, "the views were waited for: the person is there"
+        return self._urls.person(row["username"])
+
+    # -- building and queueing ------------------------------------------------------------
+
+    def _activity(
+        self,
+        e: DomainEvent,
+        kind: str,
+        actor: str,
+        obj: Any,
+        *,
+        to: list[str],
+        cc: list[str] | None = None,
+    ) -> dict[str, Any]:
+        activity: dict[str, Any] = {
+            "@context": documents.CONTEXT if kind in ("Create", "Update") else AS_CONTEXT,
+            "id": self._urls.activity(activity_key(e)),
+            "type": kind,
+            "actor": actor,
+            "object": obj,
+            "to": to,
+            "published": _instant(e.timestamp),
+        }
+        if cc:
+            activity["cc"] = cc
+        return activity
+
+    def _queue(
+        self,
+        w: Writes,
+        e: DomainEvent,
+        activity: dict[str, Any],
+        signer: str,
+        inboxes: list[str],
+        *,
+        public: bool,
+    ) -> None:
+        activity_id = activity["id"]
+        published = timestamp(e.timestamp)
+        w.insert_new(
+            "fed_activities",
+            {"id": activity_id},
+            {
+                "actor": activity["actor"],
+                "type": activity["type"],
+                "public": int(public),
+                "body": json.dumps(activity, separators=(",", ":")),
+                "published": published,
+            },
+        )
+        key_id = f"{activity['actor']}#main-key"
+        for inbox in dict.fromkeys(inboxes):
+            w.insert_new(
+                "fed_deliveries",
+                {"id": str(uuid5(NAMESPACE_URL, f"{activity_id}|{inbox}"))},
+                {
+                    "activity_id": activity_id,
+                    "inbox": inbox,
+                    "host": urlsplit(inbox).netloc.lower(),
+                    "signer": signer,
+                    "key_id": key_id,
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_at": published,
+                    "created_at": published,
+                },
+            )
+
+
+def activity_key(e: DomainEvent) -> str:
+    return f"{e.originator_id}-{e.originator_version}"
+
+
+def _instant(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class Outbox:
+    """Reads of the outgoing activities: one by id, and an actor's public ones."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self._store = store
+
+    def activity(self, activity_id: str) -> dict[str, Any] | None:
+        rows = self._store.query("SELECT body FROM fed_activities WHERE id = %s", (activity_id,))
+        return json.loads(rows[0]["body"]) if rows else None
+
+    def public_activities(self, actor: str, *, limit: int) -> list[dict[str, Any]]:
+        rows = self._store.query(
+            "SELECT body FROM fed_activities WHERE actor = %s AND public = 1 "
+            "ORDER BY published DESC, id LIMIT %s",
+            (actor, limit),
+        )
+        return [json.loads(row["body"]) for row in rows]
+
+    def public_count(self, actor: str) -> int:
+        rows = self._store.query(
+            "SELECT COUNT(*) AS n FROM fed_activities WHERE actor = %s AND public = 1", (actor,)
+        )
+        return int(rows[0]["n"])

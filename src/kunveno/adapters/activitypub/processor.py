@@ -1,0 +1,254 @@
+"""Acts on recorded inbound activities, following the log (at least once, idempotently).
+
+It runs like a projection, a page at a time with its position tracked, but its effect is to
+run commands: a Follow becomes a follow of a community, a Join a registration. Every command
+it runs is idempotent (a replayed page finds its effects already there). An activity that a
+rule of the domain refuses is marked refused in the log, which the outbox answers with a
+Reject where the sender expects an answer (a Join).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from kunveno.adapters.activitypub.actors import RemoteActors
+from kunveno.adapters.activitypub.documents import Urls
+from kunveno.adapters.activitypub.fetching import FetchError
+from kunveno.adapters.activitypub.sanitize import plain_text
+from kunveno.adapters.activitypub.vocabulary import (
+    InvalidActivity,
+    RemoteEvent,
+    first_type,
+    id_of,
+    parse_activity,
+    parse_event,
+    same_origin,
+)
+from kunveno.application.accounts import AccountService
+from kunveno.application.communities import CommunityService
+from kunveno.application.federation import FederationService, Followable, RemoteFollower
+from kunveno.application.outgoing import OutgoingService
+from kunveno.domain.errors import DomainError, NotFound
+from kunveno.domain.inbound import InboundActivity
+from kunveno.domain.outgoing import RequestKind
+from kunveno.projections.base import Projection, handles
+from kunveno.projections.queries import Queries
+from kunveno.projections.store import Writes, timestamp
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 2000
+
+
+class InboxProcessor(Projection):
+    name = "inbox"
+    version = 1  # holds no tables: only its position
+    tables = ()
+    schema = ()
+
+    def __init__(
+        self,
+        urls: Urls,
+        actors: RemoteActors,
+        federation: FederationService,
+        communities: CommunityService,
+        accounts: AccountService,
+        queries: Queries,
+        outgoing: OutgoingService,
+    ) -> None:
+        self._outgoing = outgoing
+        self._urls = urls
+        self._queries = queries
+        self._actors = actors
+        self._federation = federation
+        self._communities = communities
+        self._accounts = accounts
+
+    @handles(InboundActivity.Received)
+    def received(self, e: InboundActivity.Received, _: Writes) -> None:
+        try:
+            self._act(e.payload)
+        except DomainError as error:
+            self._refuse(e, error.code, error.detail)
+        except (InvalidActivity, FetchError) as error:
+            self._refuse(e, error.code, error.detail)
+        except Exception as error:  # one bad activity must not stop the inbox
+            log.exception("processing %s failed", e.activity_id)
+            self._refuse(e, "processing_failed", str(error))
+
+    def _refuse(self, e: InboundActivity.Received, code: str, detail: str) -> None:
+        reply_inbox = None
+        if e.activity_type == "Join":
+            try:
+                reply_inbox = self._follower(str(e.payload.get("actor"))).inbox
+            except (InvalidActivity, FetchError):
+                reply_inbox = None
+        self._federation.refuse_inbound(e.activity_id, code, detail, reply_inbox=reply_inbox)
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _act(self, payload: dict[str, Any]) -> None:
+        activity = parse_activity(payload)
+        handler = getattr(self, f"_on_{activity.type.lower()}", None)
+        if handler is not None:
+            handler(activity.actor, activity.id, activity.object_id, activity.raw)
+
+    def _on_follow(self, actor: str, activity_id: str, target: str | None, _: Any) -> None:
+        followable = self._followable(target)
+        self._federation.follow(self._follower(actor), followable, activity_id)
+
+    def _on_undo(self, actor: str, _: str, undone_id: str | None, raw: dict[str, Any]) -> None:
+        undone = raw.get("object")
+        if not isinstance(undone, dict):
+            return  # only an embedded original says what to undo; a bare id we never stored
+        target = id_of(undone.get("object"))
+        kind = first_type(undone)
+        if target is None:
+            return
+        if kind == "Follow":
+            self._federation.unfollow(actor, target)
+        elif kind in ("Like", "Announce") and self._is_ours(target):
+            self._federation.withdraw(kind.lower(), actor, target)
+
+    def _on_like(self, actor: str, activity_id: str, target: str | None, _: Any) -> None:
+        if target is not None and self._is_ours(target):
+            self._federation.react("like", actor, target, activity_id)
+
+    def _on_announce(self, actor: str, activity_id: str, target: str | None, _: Any) -> None:
+        if target is not None and self._is_ours(target):
+            self._federation.react("announce", actor, target, activity_id)
+
+    def _on_delete(self, actor: str, _: str, target: str | None, __: Any) -> None:
+        """An actor deleted itself: its follows end and its registrations are cancelled."""
+        if target is None:
+            return
+        if target != actor:
+            self._forget_remote_gathering(actor, target)
+            return
+        for follow in self._queries.follows_by(actor):
+            self._federation.unfollow(actor, follow["followed"])
+        for registration in self._queries.active_registrations_of_actor(actor):
+            self._federation.leave(actor, UUID(registration["gathering_id"]))
+
+    def _on_join(self, actor: str, activity_id: str, target: str | None, raw: Any) -> None:
+        gathering_id = self._gathering_id(target)
+        message = raw.get("participationMessage")
+        text = plain_text(message)[:MAX_MESSAGE] if isinstance(message, str) else None
+        self._federation.join(self._follower(actor), gathering_id, activity_id, text or None)
+
+    def _on_leave(self, actor: str, _: str, target: str | None, __: Any) -> None:
+        self._federation.leave(actor, self._gathering_id(target))
+
+    # -- answers to what our people asked -----------------------------------------------------
+
+    def _on_accept(self, actor: str, _: str, answered: str | None, __: Any) -> None:
+        self._answer(actor, answered, accepted=True)
+
+    def _on_reject(self, actor: str, _: str, answered: str | None, __: Any) -> None:
+        self._answer(actor, answered, accepted=False)
+
+    def _answer(self, actor: str, answered: str | None, *, accepted: bool) -> None:
+        request_id = self._request_of(answered)
+        if request_id is None or answered is None:
+            return  # not an answer to one of our requests (Gancio accepts everything, too)
+
+        def speaks_for(kind: RequestKind, target: str) -> bool:
+            # A follow is answered by whom we followed; a join by the event's own server.
+            return actor == target if kind is RequestKind.FOLLOW else same_origin(actor, target)
+
+        self._outgoing.answer(
+            request_id, answered, accepted=accepted, by=actor, speaks_for=speaks_for
+        )
+
+    def _request_of(self, activity_url: str | None) -> UUID | None:
+        prefix = self._urls.activity("")
+        if activity_url is None or not activity_url.startswith(prefix):
+            return None
+        stream, _, version = activity_url.removeprefix(prefix).rpartition("-")
+        try:
+            return UUID(stream) if version.isdigit() else None
+        except ValueError:
+            return None
+
+    # -- remote gatherings, from the actors our people follow ---------------------------------
+
+    def _on_create(self, actor: str, _: str, object_id: str | None, raw: Any) -> None:
+        self._hear(actor, raw.get("object"))
+
+    def _on_update(self, actor: str, _: str, object_id: str | None, raw: Any) -> None:
+        self._hear(actor, raw.get("object"))
+
+    def _hear(self, actor: str, obj: Any) -> None:
+        if not isinstance(obj, dict) or first_type(obj) != "Event":
+            return
+        event = parse_event(obj)
+        organiser = event.attributed_to or actor
+        if not same_origin(organiser, actor):
+            return  # an event of another server: it speaks for itself, not through this actor
+        if not (
+            self._queries.is_followed_by_someone_here(organiser)
+            or self._queries.is_followed_by_someone_here(actor)
+        ):
+            return  # nobody here asked for it (as Gancio: events only from followed actors)
+        self._outgoing.hear_gathering(event.id, organiser, event_details(event), by=actor)
+
+    def _forget_remote_gathering(self, actor: str, target: str) -> None:
+        row = self._queries.remote_gathering(target)
+        if row is not None and same_origin(row["organiser"], actor):
+            self._outgoing.remove_gathering(target, by=actor)
+
+    # -- our things, from their URLs ----------------------------------------------------------
+
+    def _follower(self, actor_url: str) -> RemoteFollower:
+        actor = self._actors.get(actor_url)
+        return RemoteFollower(actor.id, actor.inbox, actor.shared_inbox)
+
+    def _is_ours(self, url: str) -> bool:
+        path = self._local_path(url) if url.startswith(self._urls.base + "/") else []
+        return len(path) == 2 and path[0] in ("gatherings", "posts")
+
+    def _local_path(self, url: str | None) -> list[str]:
+        if url is None or not url.startswith(self._urls.base + "/"):
+            raise NotFound("that is not something of this node")
+        return urlsplit(url).path.strip("/").split("/")
+
+    def _followable(self, url: str | None) -> Followable:
+        path = self._local_path(url)
+        assert url is not None
+        if len(path) == 2 and path[0] == "communities":
+            return Followable("community", self._communities.id_for(path[1]), url)
+        if len(path) == 2 and path[0] == "users":
+            return Followable("person", self._accounts.person_id_for(path[1]), url)
+        raise NotFound("only communities and people can be followed")
+
+    def _gathering_id(self, url: str | None) -> UUID:
+        path = self._local_path(url)
+        if len(path) != 2 or path[0] != "gatherings":
+            raise NotFound("that is not a gathering of this node")
+        try:
+            return UUID(path[1])
+        except ValueError:
+            raise NotFound("no such gathering") from None
+
+
+def event_details(event: RemoteEvent) -> dict[str, Any]:
+    """What we keep of a remote Event: plain JSON values, times as UTC timestamps."""
+    return {
+        "name": event.name,
+        "content": event.content,
+        "url": event.url or event.id,
+        "starts_at": timestamp(event.starts_at),
+        "ends_at": None if event.ends_at is None else timestamp(event.ends_at),
+        "timezone": event.timezone,
+        "place_name": event.place_name,
+        "address": event.address,
+        "online_url": event.online_url,
+        "join_mode": event.join_mode,
+        "capacity": event.capacity,
+        "remaining_capacity": event.remaining_capacity,
+        "participant_count": event.participant_count,
+        "status": event.status,
+    }

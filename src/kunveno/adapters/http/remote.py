@@ -1,0 +1,113 @@
+"""Local people and remote things: follow a remote community or person, see the gatherings
+of those they follow, and register for one (a Join to its server)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Response
+
+from kunveno.adapters.activitypub.fetching import FetchError
+from kunveno.adapters.activitypub.processor import event_details
+from kunveno.adapters.activitypub.vocabulary import InvalidActivity
+from kunveno.application.outgoing import Target
+from kunveno.domain.errors import DomainError, InvalidValue
+from kunveno.domain.outgoing import RequestKind, RequestStatus
+from kunveno.projections.store import Row, from_timestamp
+
+from . import schemas
+from .deps import Fresh, Me, Node
+from .errors import RemoteUnavailable
+
+router = APIRouter(prefix="/api/v1", tags=["remote"])
+
+# Refusals of the address itself are the caller's to fix; the rest is the other server's.
+_CALLERS_FAULT = frozenset({"url_invalid", "scheme_refused", "address_refused", "local_id"})
+
+
+def _remote(error: FetchError | InvalidActivity) -> DomainError:
+    if isinstance(error, FetchError) and error.code in _CALLERS_FAULT:
+        return InvalidValue(f"{error.code}: {error.detail}")
+    return RemoteUnavailable(f"{error.code}: {error.detail}")
+
+
+@router.post("/me/following", status_code=201)
+def follow_remote(body: schemas.RemoteAddress, node: Node, me: Me) -> schemas.OutgoingRequest:
+    try:
+        actor = node.resolver.actor(body.address)
+    except (FetchError, InvalidActivity) as error:
+        raise _remote(error) from None
+    outcome = node.outgoing.request(RequestKind.FOLLOW, me, Target(actor.id, actor.inbox))
+    return schemas.OutgoingRequest(target=actor.id, status=outcome.value.value)
+
+
+@router.get("/me/following", dependencies=[Fresh])
+def following(node: Node, me: Me) -> list[schemas.OutgoingRequest]:
+    return [_request(row) for row in node.queries.outgoing(str(me), RequestKind.FOLLOW.value)]
+
+
+@router.delete("/me/following", status_code=204)
+def unfollow_remote(target: str, node: Node, me: Me) -> Response:
+    node.outgoing.withdraw(RequestKind.FOLLOW, me, target)
+    return Response(status_code=204)
+
+
+@router.get("/remote/gatherings", dependencies=[Fresh])
+def remote_gatherings(node: Node, me: Me) -> list[schemas.RemoteGathering]:
+    return [_gathering(row) for row in node.queries.remote_gatherings_for(str(me))]
+
+
+@router.post("/remote/registrations", status_code=201)
+def join_remote(body: schemas.RemoteGatheringRef, node: Node, me: Me) -> schemas.OutgoingRequest:
+    """Register for a gathering of another server: a Join, answered by its organiser."""
+    try:
+        event, _ = node.resolver.event(body.url)
+        organiser = node.resolver.actor(event.attributed_to or "")
+    except (FetchError, InvalidActivity) as error:
+        raise _remote(error) from None
+    if event.status == "cancelled":
+        raise InvalidValue("this gathering is cancelled")
+    node.outgoing.hear_gathering(event.id, organiser.id, event_details(event), by=organiser.id)
+    outcome = node.outgoing.request(RequestKind.JOIN, me, Target(event.id, organiser.inbox))
+    return schemas.OutgoingRequest(target=event.id, status=outcome.value.value)
+
+
+@router.get("/me/remote-registrations", dependencies=[Fresh])
+def remote_registrations(node: Node, me: Me) -> list[schemas.OutgoingRequest]:
+    return [_request(row) for row in node.queries.outgoing(str(me), RequestKind.JOIN.value)]
+
+
+@router.delete("/remote/registrations", status_code=204)
+def leave_remote(url: str, node: Node, me: Me) -> Response:
+    node.outgoing.withdraw(RequestKind.JOIN, me, url)
+    return Response(status_code=204)
+
+
+def _request(row: Row) -> schemas.OutgoingRequest:
+    return schemas.OutgoingRequest(
+        target=row["target"],
+        status=RequestStatus(row["status"]).value,
+        since=from_timestamp(row["changed_at"]),
+    )
+
+
+def _gathering(row: Row) -> schemas.RemoteGathering:
+    details = json.loads(row["details"])
+    ends = details.get("ends_at")
+    return schemas.RemoteGathering(
+        url=row["url"],
+        organiser=row["organiser"],
+        name=details["name"],
+        content=details["content"],
+        starts_at=from_timestamp(details["starts_at"]),
+        ends_at=None if ends is None else from_timestamp(ends),
+        timezone=details.get("timezone"),
+        place_name=details.get("place_name"),
+        address=details.get("address"),
+        online_url=details.get("online_url"),
+        join_mode=details.get("join_mode"),
+        capacity=details.get("capacity"),
+        remaining_capacity=details.get("remaining_capacity"),
+        participant_count=details.get("participant_count"),
+        status=details.get("status", "scheduled"),
+    )

@@ -1,0 +1,274 @@
+"""What remote actors do to us, once their activity is verified and recorded.
+
+Every command here is idempotent: the inbox processor follows the log at least once, so a
+replayed Follow, Join or Leave must find its effect already there and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
+from kunveno.application.ports import Clock
+from kunveno.domain.actor import Actor
+from kunveno.domain.blocklist import BLOCKLIST_ID, Blocklist
+from kunveno.domain.community import Community, Membership, Visibility
+from kunveno.domain.errors import AlreadyRegistered, NotFound
+from kunveno.domain.follow import Follow, FollowStatus
+from kunveno.domain.gathering import Gathering, RegistrationStatus
+from kunveno.domain.inbound import InboundActivity
+from kunveno.domain.reaction import Reaction
+from kunveno.domain.registration import Registration
+
+
+@dataclass(frozen=True)
+class RemoteFollower:
+    """A verified remote actor, with where to deliver to it."""
+
+    actor_url: str
+    inbox: str
+    shared_inbox: str | None
+
+
+@dataclass(frozen=True)
+class Followable:
+    """One of our actors that can be followed: a community or a person."""
+
+    kind: str  # "community" or "person"
+    id: UUID
+    url: str
+
+
+class FederationService:
+    def __init__(self, log: EventLog, commands: CommandBus, clock: Clock) -> None:
+        self._log = log
+        self._commands = commands
+        self._clock = clock
+
+    # -- the inbox record -----------------------------------------------------------------
+
+    def record_inbound(
+        self, *, activity_id: str, activity_type: str, actor_url: str, signer: str, payload: Any
+    ) -> Outcome[bool]:
+        """Record a verified activity; ``False`` when it was recorded before (a replay)."""
+        record_id = InboundActivity.id_for(activity_id)
+
+        def decide() -> Decision[bool]:
+            if self._log.exists(record_id):
+                return [], False
+            inbound = InboundActivity.receive(
+                activity_id=activity_id,
+                activity_type=activity_type,
+                actor_url=actor_url,
+                signer=signer,
+                payload=payload,
+                at=self._clock.now(),
+            )
+            return [inbound], True
+
+        return self._commands.run(decide)
+
+    def refuse_inbound(
+        self, activity_id: str, code: str, detail: str, *, reply_inbox: str | None = None
+    ) -> Outcome[None]:
+        def decide() -> Decision[None]:
+            inbound = self._log.load(
+                InboundActivity, InboundActivity.id_for(activity_id), "activity"
+            )
+            inbound.refuse(code, detail, reply_inbox=reply_inbox, at=self._clock.now())
+            return [inbound], None
+
+        return self._commands.run(decide)
+
+    # -- follows ----------------------------------------------------------------------------
+
+    def follow(
+        self, follower: RemoteFollower, target: Followable, activity_id: str
+    ) -> Outcome[FollowStatus]:
+        """Open public communities and people accept at once; others wait for an admin;
+        a members-only community refuses followers (they would receive what members see)."""
+        follow_id = Follow.id_for(follower.actor_url, target.url)
+
+        def decide() -> Decision[FollowStatus]:
+            now = self._clock.now()
+            if self._log.exists(follow_id):
+                follow = self._log.load(Follow, follow_id, "follow")
+                follow.request_again(
+                    activity_id=activity_id,
+                    inbox=follower.inbox,
+                    shared_inbox=follower.shared_inbox,
+                    at=now,
+                )
+            else:
+                follow = Follow.request(
+                    follower=follower.actor_url,
+                    followed=target.url,
+                    followed_kind=target.kind,
+                    followed_id=target.id,
+                    activity_id=activity_id,
+                    inbox=follower.inbox,
+                    shared_inbox=follower.shared_inbox,
+                    at=now,
+                )
+            if follow.status is FollowStatus.PENDING:
+                self._decide_at_once(follow, target, now)
+            return [follow], follow.status
+
+        return self._commands.run(decide)
+
+    def _decide_at_once(self, follow: Follow, target: Followable, now: Any) -> None:
+        if target.kind != "community":
+            follow.accept(actor=Actor.system(), at=now)
+            return
+        community = self._log.load(Community, target.id, "community")
+        if community.visibility is Visibility.PRIVATE:
+            follow.reject(actor=Actor.system(), at=now)
+        elif community.membership is Membership.OPEN:
+            follow.accept(actor=Actor.system(), at=now)
+
+    def unfollow(self, follower_url: str, target_url: str) -> Outcome[bool]:
+        follow_id = Follow.id_for(follower_url, target_url)
+
+        def decide() -> Decision[bool]:
+            if not self._log.exists(follow_id):
+                return [], False
+            follow = self._log.load(Follow, follow_id, "follow")
+            follow.end(actor=Actor.remote(follower_url), at=self._clock.now())
+            return [follow], True
+
+        return self._commands.run(decide)
+
+    def decide_follow(
+        self, by: UUID, community_id: UUID, follower_url: str, target_url: str, *, accept: bool
+    ) -> Outcome[FollowStatus]:
+        """An admin's answer to a pending follow of an approval community."""
+        follow_id = Follow.id_for(follower_url, target_url)
+
+        def decide() -> Decision[FollowStatus]:
+            community = self._log.load(Community, community_id, "community")
+            community.require_admin(by)
+            follow = self._log.load(Follow, follow_id, "follow request")
+            if follow.followed_id != community_id:
+                raise NotFound("no such follow request")
+            now = self._clock.now()
+            if accept:
+                follow.accept(actor=Actor.person(by), at=now)
+            else:
+                follow.reject(actor=Actor.person(by), at=now)
+            return [follow], follow.status
+
+        return self._commands.run(decide)
+
+    # -- likes and boosts -------------------------------------------------------------------
+
+    def react(self, kind: str, actor_url: str, object_url: str, activity_id: str) -> Outcome[None]:
+        """A Like or Announce of one of our things; a repeat counts once."""
+        reaction_id = Reaction.id_for(kind, actor_url, object_url)
+
+        def decide() -> Decision[None]:
+            now = self._clock.now()
+            if self._log.exists(reaction_id):
+                reaction = self._log.load(Reaction, reaction_id, "reaction")
+                reaction.renew(activity_id, at=now)
+            else:
+                reaction = Reaction.react(
+                    kind=kind,
+                    actor_url=actor_url,
+                    object_url=object_url,
+                    activity_id=activity_id,
+                    at=now,
+                )
+            return [reaction], None
+
+        return self._commands.run(decide)
+
+    def withdraw(self, kind: str, actor_url: str, object_url: str) -> Outcome[None]:
+        reaction_id = Reaction.id_for(kind, actor_url, object_url)
+
+        def decide() -> Decision[None]:
+            if not self._log.exists(reaction_id):
+                return [], None
+            reaction = self._log.load(Reaction, reaction_id, "reaction")
+            reaction.withdraw(at=self._clock.now())
+            return [reaction], None
+
+        return self._commands.run(decide)
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    def block(self, kind: str, value: str, reason: str, actor: Actor) -> Outcome[bool]:
+        return self._blocklist(lambda b, now: b.block(kind, value, reason, actor=actor, at=now))
+
+    def unblock(self, kind: str, value: str, actor: Actor) -> Outcome[bool]:
+        return self._blocklist(lambda b, now: b.unblock(kind, value, actor=actor, at=now))
+
+    def _blocklist(self, change: Callable[[Blocklist, datetime], bool]) -> Outcome[bool]:
+        def decide() -> Decision[bool]:
+            now = self._clock.now()
+            if self._log.exists(BLOCKLIST_ID):
+                blocklist = self._log.load(Blocklist, BLOCKLIST_ID, "blocklist")
+            else:
+                blocklist = Blocklist.start(actor=Actor.system(), at=now)
+            changed = change(blocklist, now)
+            return [blocklist], changed
+
+        return self._commands.run(decide)
+
+    # -- registrations from remote actors ---------------------------------------------------
+
+    def join(
+        self,
+        follower: RemoteFollower,
+        gathering_id: UUID,
+        activity_id: str,
+        message: str | None,
+    ) -> Outcome[RegistrationStatus]:
+        registration_id = uuid4()
+        participant = str(Actor.remote(follower.actor_url))
+
+        def decide() -> Decision[RegistrationStatus]:
+            gathering = self._log.load(Gathering, gathering_id, "gathering")
+            community = self._log.load(Community, gathering.community_id, "community")
+            if community.visibility is Visibility.PRIVATE:
+                raise NotFound("no such gathering")  # invisible to outsiders (I-9)
+            existing = gathering.participants.get(participant)
+            if existing is not None:
+                registration = self._log.load(Registration, UUID(existing), "registration")
+                if registration.join_activity_id == activity_id:
+                    return [], gathering.status_of(registration.id)  # a replay
+                raise AlreadyRegistered("already registered for this gathering")
+            now = self._clock.now()
+            registration = Registration.for_remote(
+                registration_id=registration_id,
+                gathering_id=gathering_id,
+                actor_url=follower.actor_url,
+                join_activity_id=activity_id,
+                inbox=follower.inbox,
+                message=message,
+                at=now,
+            )
+            status = gathering.register(
+                registration_id, participant, actor=Actor.remote(follower.actor_url), at=now
+            )
+            return [registration, gathering], status
+
+        return self._commands.run(decide)
+
+    def leave(self, actor_url: str, gathering_id: UUID) -> Outcome[bool]:
+        participant = str(Actor.remote(actor_url))
+
+        def decide() -> Decision[bool]:
+            gathering = self._log.load(Gathering, gathering_id, "gathering")
+            existing = gathering.participants.get(participant)
+            if existing is None:
+                return [], False  # never joined, or left already: nothing to undo
+            gathering.cancel_registration(
+                UUID(existing), actor=Actor.remote(actor_url), at=self._clock.now()
+            )
+            return [gathering], True
+
+        return self._commands.run(decide)
