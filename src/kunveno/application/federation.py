@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
 from kunveno.application.ports import Clock
@@ -204,13 +204,19 @@ class FederationService:
         return self._blocklist(lambda b, now: b.block(kind, value, reason, actor=actor, at=now))
 
     def unblock(self, kind: str, value: str, actor: Actor) -> Outcome[bool]:
-        return self._blocklist(lambda b, now: b.unblock(kind, value, actor=actor, at=now))
+        return self._blocklist(
+            lambda b, now: b.unblock(kind, value, actor=actor, at=now), start=False
+        )
 
-    def _blocklist(self, change: Callable[[Blocklist, datetime], bool]) -> Outcome[bool]:
+    def _blocklist(
+        self, change: Callable[[Blocklist, datetime], bool], *, start: bool = True
+    ) -> Outcome[bool]:
         def decide() -> Decision[bool]:
             now = self._clock.now()
             if self._log.exists(BLOCKLIST_ID):
                 blocklist = self._log.load(Blocklist, BLOCKLIST_ID, "blocklist")
+            elif not start:
+                return [], False  # nothing was ever blocked
             else:
                 blocklist = Blocklist.start(actor=Actor.system(), at=now)
             changed = change(blocklist, now)
@@ -227,7 +233,8 @@ class FederationService:
         activity_id: str,
         message: str | None,
     ) -> Outcome[RegistrationStatus]:
-        registration_id = uuid4()
+        # Named by the Join, so a replayed Join finds its registration even after a Leave.
+        registration_id = uuid5(NAMESPACE_URL, f"join {activity_id}")
         participant = str(Actor.remote(follower.actor_url))
 
         def decide() -> Decision[RegistrationStatus]:
@@ -235,11 +242,9 @@ class FederationService:
             community = self._log.load(Community, gathering.community_id, "community")
             if community.visibility is Visibility.PRIVATE:
                 raise NotFound("no such gathering")  # invisible to outsiders (I-9)
-            existing = gathering.participants.get(participant)
-            if existing is not None:
-                registration = self._log.load(Registration, UUID(existing), "registration")
-                if registration.join_activity_id == activity_id:
-                    return [], gathering.status_of(registration.id)  # a replay
+            if self._log.exists(registration_id):
+                return [], gathering.status_of(registration_id)  # a replay
+            if participant in gathering.participants:
                 raise AlreadyRegistered("already registered for this gathering")
             now = self._clock.now()
             registration = Registration.for_remote(

@@ -45,6 +45,9 @@ HOSTS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fed_hosts (host TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
     "paused_until TEXT)"
 )
+GONE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS fed_gone_inboxes (inbox TEXT PRIMARY KEY, gone_at TEXT NOT NULL)"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class DeliveryWorker:
     def setup(self) -> None:
         with self._store.transaction() as cur:
             cur.execute(HOSTS_SCHEMA)
+            cur.execute(GONE_SCHEMA)
 
     # -- the scheduled job ------------------------------------------------------------------
 
@@ -158,6 +162,8 @@ class DeliveryWorker:
     def _send(self, row: Row) -> Outcome:
         if self._blocks is not None and self._blocks.is_blocked(row["inbox"]):
             return Outcome("abandoned", None, "the inbox's domain is blocked here")
+        if self._store.query("SELECT 1 FROM fed_gone_inboxes WHERE inbox = %s", (row["inbox"],)):
+            return Outcome("gone", None, "the inbox answered 410 Gone before")
         try:
             body = self._body(row["activity_id"])
             if body is None:
@@ -204,13 +210,19 @@ class DeliveryWorker:
                 (state, attempts, timestamp(next_at), outcome.status, outcome.error, row["id"]),
             )
             if state == "gone":
-                # The inbox is gone for good: nothing more is sent to it.
+                # The inbox is gone for good: nothing more is sent to it, now or later.
+                cur.execute(
+                    "INSERT INTO fed_gone_inboxes (inbox, gone_at) VALUES (%s, %s) "
+                    "ON CONFLICT (inbox) DO NOTHING",
+                    (row["inbox"], timestamp(now)),
+                )
                 cur.execute(
                     "UPDATE fed_deliveries SET state = 'gone' "
                     "WHERE inbox = %s AND state = 'pending'",
                     (row["inbox"],),
                 )
-            self._host_health(cur, row["host"], failed=state == "pending", now=now)
+            # A failed last attempt is still a failure of the host (the breaker counts it).
+            self._host_health(cur, row["host"], failed=outcome.state == "pending", now=now)
 
     def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
         scheduled = RETRY_SCHEDULE[attempts - 1] * self._jitter()
