@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -35,3 +37,21 @@ def served_node(database_url: str) -> Iterator[ServedNode]:
             yield ServedNode(container, api, url)
     finally:
         container.close()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
+    """Poll until ``check`` returns something truthy (delivery is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {check.__doc__ or check}")
+        time.sleep(0.1)
+
+
+def statuses(node: ServedNode, path: str, headers: dict[str, str]) -> dict[str, str]:
+    answer = node.api.get(path, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return {r["target"]: r["status"] for r in answer.json()}

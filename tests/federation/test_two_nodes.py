@@ -3,14 +3,13 @@ gathering, registers for it from home, and leaves; and the approval-mode flows."
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from api_helpers import found, gathering, schedule, sign_up
-from federation_support import ServedNode, served_node
+from federation_support import ServedNode, eventually, served_node, statuses
 
 
 @pytest.fixture
@@ -21,24 +20,6 @@ def nodes(database_url: str, tmp_path: Any) -> Iterator[tuple[ServedNode, Served
         served_node(f"sqlite:///{tmp_path / 'b.sqlite3'}") as b,
     ):
         yield a, b
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
-    """Poll until ``check`` returns something truthy (delivery is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {check.__doc__ or check}")
-        time.sleep(0.1)
-
-
-def statuses(node: ServedNode, path: str, headers: dict[str, str]) -> dict[str, str]:
-    answer = node.api.get(path, headers=headers)
-    assert answer.status_code == 200, answer.text
-    return {r["target"]: r["status"] for r in answer.json()}
 
 
 def follow(b: ServedNode, headers: dict[str, str], address: str) -> httpx.Response:

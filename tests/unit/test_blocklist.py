@@ -10,11 +10,10 @@ import pytest
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
 from kunveno.application.log import EventLog
-from kunveno.domain.actor import Actor
+from kunveno.domain.actor import Actor, check_actor_url
 from kunveno.domain.blocklist import (
     BLOCKLIST_ID,
     Blocklist,
-    check_actor_url,
     normalise_domain,
 )
 from kunveno.domain.errors import InvalidValue

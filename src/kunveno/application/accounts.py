@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4, uuid5
 
 from kunveno.application.errors import Unauthenticated
@@ -124,3 +125,28 @@ class AccountService:
             return [access], None
 
         return self._commands.run(decide)
+
+    # -- moving between servers -------------------------------------------------------------
+
+    def set_aliases(self, person_id: UUID, urls: list[str]) -> Outcome[None]:
+        return self._change_person(
+            person_id, lambda p, a, now: p.set_aliases(urls, actor=a, at=now)
+        )
+
+    def move(self, person_id: UUID, target: str) -> Outcome[None]:
+        """Record the move; the caller has checked that ``target`` names this account as one
+        of its aliases (it can fetch it), as every receiving server checks again."""
+        return self._change_person(person_id, lambda p, a, now: p.move_to(target, actor=a, at=now))
+
+    def _change_person(
+        self, person_id: UUID, change: Callable[[Person, Actor, datetime], None]
+    ) -> Outcome[None]:
+        def decide() -> Decision[None]:
+            person = self._log.load(Person, person_id, "person")
+            change(person, Actor.person(person_id), self._clock.now())
+            return [person], None
+
+        return self._commands.run(decide)
+
+    def load(self, person_id: UUID) -> Person:
+        return self._log.load(Person, person_id, "person")

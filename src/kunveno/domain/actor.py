@@ -7,9 +7,12 @@ Stored in every event as one string (``person:UUID``, ``agent:UUID``, ``remote:U
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
+
+from kunveno.domain.errors import InvalidValue
 
 
 class ActorKind(StrEnum):
@@ -70,3 +73,14 @@ class Actor:
 
     def __str__(self) -> str:
         return f"{self.kind.value}:{self.ref}" if self.has_ref else self.kind.value
+
+
+_ACTOR_URL = re.compile(r"https?://[^\s/]+/\S*")
+
+
+def check_actor_url(url: str) -> str:
+    """A remote actor's id as we store it: an http(s) URL, no spaces, of bounded length."""
+    url = url.strip()
+    if len(url) > 2000 or not _ACTOR_URL.fullmatch(url):
+        raise InvalidValue(f"not an actor URL: {url[:100]!r}")
+    return url

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from kunveno.domain.actor import Actor
+from kunveno.domain.actor import Actor, check_actor_url
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
 from kunveno.domain.errors import InvalidValue
 
@@ -25,13 +25,6 @@ def normalise_domain(domain: str) -> str:
     if not _DOMAIN.fullmatch(lowered):
         raise InvalidValue(f"not a domain name: {domain!r}")
     return lowered
-
-
-def check_actor_url(url: str) -> str:
-    url = url.strip()
-    if not re.fullmatch(r"https?://[^\s/]+/\S*", url) or len(url) > 2000:
-        raise InvalidValue(f"not an actor URL: {url!r}")
-    return url
 
 
 class Blocklist(KunvenoAggregate):

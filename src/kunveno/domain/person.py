@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from kunveno.domain.actor import Actor
+from kunveno.domain.actor import Actor, check_actor_url
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
-from kunveno.domain.errors import InvalidValue
+from kunveno.domain.errors import Conflict, InvalidValue
 
 MAX_DISPLAY_NAME = 100
 MAX_EMAIL = 254
@@ -21,6 +21,9 @@ MAX_EMAIL = 254
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
 SECRET_TOPICS = frozenset({"kunveno.person.password_set"})
+
+
+MAX_ALIASES = 10
 
 
 def check_display_name(display_name: str) -> str:
@@ -46,6 +49,8 @@ class Person(KunvenoAggregate):
     display_name: str
     email: str | None
     password_hash: str
+    also_known_as: list[str]
+    moved_to: str | None
 
     class Registered(CreationEvent):
         TOPIC = "kunveno.person.registered"
@@ -58,6 +63,8 @@ class Person(KunvenoAggregate):
             aggregate.display_name = self.display_name
             aggregate.email = self.email
             aggregate.password_hash = ""
+            aggregate.also_known_as = []
+            aggregate.moved_to = None
 
     class PasswordSet(DomainEvent):
         TOPIC = "kunveno.person.password_set"
@@ -72,6 +79,23 @@ class Person(KunvenoAggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.display_name = self.display_name
+
+    class AliasesSet(DomainEvent):
+        """The other accounts that are this person too (``alsoKnownAs``), which a Move to
+        this account from one of them needs."""
+
+        TOPIC = "kunveno.person.aliases_set"
+        also_known_as: list[str]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.also_known_as = list(self.also_known_as)
+
+    class Moved(DomainEvent):
+        TOPIC = "kunveno.person.moved"
+        target: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.moved_to = self.target
 
     @classmethod
     def register(
@@ -104,6 +128,20 @@ class Person(KunvenoAggregate):
         self._record(
             self.ProfileChanged, actor=actor, at=at, display_name=check_display_name(display_name)
         )
+
+    def set_aliases(self, urls: list[str], *, actor: Actor, at: datetime) -> None:
+        aliases = list(dict.fromkeys(check_actor_url(url) for url in urls))
+        if len(aliases) > MAX_ALIASES:
+            raise InvalidValue(f"at most {MAX_ALIASES} aliases")
+        if aliases != self.also_known_as:
+            self._record(self.AliasesSet, actor=actor, at=at, also_known_as=aliases)
+
+    def move_to(self, target: str, *, actor: Actor, at: datetime) -> None:
+        """Announce that this account moved to ``target`` (which must name it as an alias:
+        checked by the caller, who can fetch it). An account moves once."""
+        if self.moved_to is not None:
+            raise Conflict(f"this account has moved to {self.moved_to} already")
+        self._record(self.Moved, actor=actor, at=at, target=check_actor_url(target))
 
 
 class AccessToken(KunvenoAggregate):

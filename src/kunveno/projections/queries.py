@@ -108,6 +108,15 @@ class Queries:
             (person_id, kind),
         )
 
+    def local_followers_of(self, actor_url: str) -> list[str]:
+        """The local people who follow (or asked to follow) a remote actor."""
+        rows = self._store.query(
+            "SELECT person_id FROM rm_outgoing WHERE kind = 'follow' AND target = %s "
+            "AND status IN ('pending', 'accepted') ORDER BY person_id",
+            (actor_url,),
+        )
+        return [row["person_id"] for row in rows]
+
     def is_followed_by_someone_here(self, actor_url: str) -> bool:
         rows = self._store.query(
             "SELECT 1 FROM rm_outgoing WHERE kind = 'follow' AND target = %s "

@@ -23,12 +23,13 @@ from kunveno.projections.store import Writes, timestamp
 
 class PeopleView(Projection):
     name = "people"
-    version = 2
+    version = 3
     tables = ("rm_people",)
     schema = (
         """CREATE TABLE IF NOT EXISTS rm_people (
             id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
-            registered_at TEXT NOT NULL)""",
+            registered_at TEXT NOT NULL, also_known_as TEXT NOT NULL DEFAULT '[]',
+            moved_to TEXT)""",
     )
 
     @handles(Person.Registered)
@@ -46,6 +47,15 @@ class PeopleView(Projection):
     @handles(Person.ProfileChanged)
     def profile_changed(self, e: Person.ProfileChanged, w: Writes) -> None:
         w.update("rm_people", {"id": str(e.originator_id)}, {"display_name": e.display_name})
+
+    @handles(Person.AliasesSet)
+    def aliases_set(self, e: Person.AliasesSet, w: Writes) -> None:
+        aliases = json.dumps(e.also_known_as)
+        w.update("rm_people", {"id": str(e.originator_id)}, {"also_known_as": aliases})
+
+    @handles(Person.Moved)
+    def moved(self, e: Person.Moved, w: Writes) -> None:
+        w.update("rm_people", {"id": str(e.originator_id)}, {"moved_to": e.target})
 
 
 class DirectoryView(Projection):

@@ -8,6 +8,7 @@ schema.org's) spelled out inline, so no peer has to fetch a context to read us.
 from __future__ import annotations
 
 import html
+import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +47,8 @@ CONTEXT: list[Any] = [
         "remainingAttendeeCapacity": "sc:remainingAttendeeCapacity",
         "status": {"@id": "ical:status", "@type": "ical:ParticipationStatus"},
         "memberCount": {"@id": "mz:memberCount", "@type": "sc:Integer"},
+        "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
+        "movedTo": {"@id": "as:movedTo", "@type": "@id"},
         "webfinger": "https://purl.archive.org/socialweb/webfinger#webfinger",
     },
 ]
@@ -148,7 +151,10 @@ def person_actor(urls: Urls, row: Row, public_pem: str) -> dict[str, Any]:
         "discoverable": False,
         "indexable": False,
         "published": _instant(row["registered_at"]),
+        "alsoKnownAs": json.loads(row["also_known_as"]),
     }
+    if row["moved_to"]:
+        document["movedTo"] = row["moved_to"]
     return document
 
 

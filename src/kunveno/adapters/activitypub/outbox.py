@@ -23,6 +23,7 @@ from kunveno.domain.follow import Follow
 from kunveno.domain.gathering import Gathering, RegistrationStatus
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import OutgoingRequest, RequestKind
+from kunveno.domain.person import Person
 from kunveno.domain.registration import ParticipantKind, Registration
 from kunveno.projections.base import Projection, handles
 from kunveno.projections.queries import Queries
@@ -153,6 +154,17 @@ class OutboxProjection(Projection):
         original = {k: payload[k] for k in ("id", "type", "actor", "object") if k in payload}
         activity = self._activity(e, "Reject", self._urls.instance, original, to=[str(actor)])
         self._queue(w, e, activity, "instance", [e.reply_inbox], public=False)
+
+    # -- a local person moved to another server ---------------------------------------------
+
+    @handles(Person.Moved)
+    def moved(self, e: Person.Moved, w: Writes) -> None:
+        """Tell the person's followers, who then follow the new account (Mastodon's Move)."""
+        person = self._person_url(e.originator_id)
+        activity = self._activity(e, "Move", person, person, to=[f"{person}/followers"])
+        activity["target"] = e.target
+        inboxes = self._queries.delivery_inboxes(str(e.originator_id))
+        self._queue(w, e, activity, f"person:{e.originator_id}", inboxes, public=False)
 
     # -- what local people ask of remote servers ----------------------------------------------
 

@@ -30,7 +30,7 @@ from kunveno.adapters.activitypub.vocabulary import (
 from kunveno.application.accounts import AccountService
 from kunveno.application.communities import CommunityService
 from kunveno.application.federation import FederationService, Followable, RemoteFollower
-from kunveno.application.outgoing import OutgoingService
+from kunveno.application.outgoing import OutgoingService, Target
 from kunveno.domain.errors import DomainError, NotFound
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import RequestKind
@@ -141,6 +141,22 @@ class InboxProcessor(Projection):
 
     def _on_leave(self, actor: str, _: str, target: str | None, __: Any) -> None:
         self._federation.leave(actor, self._gathering_id(target))
+
+    def _on_move(self, actor: str, _: str, moved: str | None, raw: Any) -> None:
+        """An account we follow moved: its local followers follow the new one (Mastodon's way),
+        once the new account names the old one among its aliases (a reciprocal claim)."""
+        target_url = id_of(raw.get("target"))
+        if moved != actor or target_url is None:
+            raise InvalidActivity("bad_move", "an actor moves itself, to a target")
+        target = self._actors.get(target_url, refresh=True)
+        if actor not in target.also_known_as:
+            raise InvalidActivity("bad_move", "the target does not name the mover as an alias")
+        if target.moved_to is not None:
+            raise InvalidActivity("bad_move", "the target has moved on itself")
+        for person_id in self._queries.local_followers_of(actor):
+            person = UUID(person_id)
+            self._outgoing.withdraw(RequestKind.FOLLOW, person, actor)
+            self._outgoing.request(RequestKind.FOLLOW, person, Target(target.id, target.inbox))
 
     # -- answers to what our people asked -----------------------------------------------------
 

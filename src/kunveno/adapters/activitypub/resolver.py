@@ -37,12 +37,12 @@ class Resolver:
         self._signer = signer
         self._schemes = ("https", "http") if allow_http else ("https",)
 
-    def actor(self, address: str) -> RemoteActor:
+    def actor(self, address: str, *, refresh: bool = False) -> RemoteActor:
         """The actor a handle or URL names; raises FetchError or InvalidActivity."""
         address = address.strip()
         handle = HANDLE.fullmatch(address)
         url = self._webfinger(handle.group(1), handle.group(2)) if handle else address
-        return self._actors.get(url)
+        return self._actors.get(url, refresh=refresh)
 
     def event(self, url: str) -> tuple[RemoteEvent, dict[str, Any]]:
         document = self._http.get_activity_json(url, signer=self._signer)

@@ -111,3 +111,34 @@ def _gathering(row: Row) -> schemas.RemoteGathering:
         participant_count=details.get("participant_count"),
         status=details.get("status", "scheduled"),
     )
+
+
+# -- moving to another server --------------------------------------------------------------
+
+
+@router.put("/me/aliases")
+def set_aliases(body: schemas.Aliases, node: Node, me: Me) -> schemas.AliasesAnswer:
+    """Name the accounts you move here from (a Move from them needs it)."""
+    try:
+        urls = [node.resolver.actor(address).id for address in body.aliases]
+    except (FetchError, InvalidActivity) as error:
+        raise _remote(error) from None
+    node.accounts.set_aliases(me, urls)
+    return schemas.AliasesAnswer(also_known_as=urls)
+
+
+@router.post("/me/move", status_code=202)
+def move(body: schemas.RemoteAddress, node: Node, me: Me) -> schemas.OutgoingRequest:
+    """Move to another account: your followers are told, and follow it instead."""
+    person = node.accounts.load(me)
+    own_url = node.urls.person(person.username)
+    try:
+        target = node.resolver.actor(body.address, refresh=True)
+    except (FetchError, InvalidActivity) as error:
+        raise _remote(error) from None
+    if own_url not in target.also_known_as:
+        raise InvalidValue(
+            f"{target.id} does not name {own_url} among its aliases: add it there first"
+        )
+    node.accounts.move(me, target.id)
+    return schemas.OutgoingRequest(target=target.id, status="accepted")

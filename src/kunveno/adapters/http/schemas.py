@@ -216,3 +216,15 @@ class RemoteGathering(BaseModel):
     remaining_capacity: int | None
     participant_count: int | None
     status: str
+
+
+class Aliases(Body):
+    """Other accounts that are you too, by handle (name@host) or URL."""
+
+    aliases: list[Annotated[str, StringConstraints(min_length=3, max_length=2000)]] = Field(
+        max_length=10
+    )
+
+
+class AliasesAnswer(BaseModel):
+    also_known_as: list[str]
