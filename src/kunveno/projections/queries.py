@@ -87,6 +87,14 @@ class Queries:
         counts.update({row["kind"]: int(row["n"]) for row in rows})
         return counts
 
+    def followed_by_activity(self, follower: str, follow_activity_id: str) -> str | None:
+        """What ``follower`` follows through the Follow activity with that id, if anything."""
+        row = self._one(
+            "SELECT followed FROM rm_followers WHERE follower = %s AND activity_id = %s",
+            (follower, follow_activity_id),
+        )
+        return None if row is None else str(row["followed"])
+
     def follows_by(self, actor_url: str) -> list[Row]:
         return self._store.query(
             "SELECT * FROM rm_followers WHERE follower = %s AND status IN (%s, %s)",

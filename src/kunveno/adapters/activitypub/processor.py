@@ -103,7 +103,11 @@ class InboxProcessor(Projection):
     def _on_undo(self, actor: str, _: str, undone_id: str | None, raw: dict[str, Any]) -> None:
         undone = raw.get("object")
         if not isinstance(undone, dict):
-            return  # only an embedded original says what to undo; a bare id we never stored
+            # By reference (bovine does this): the id of a Follow we stored with the follow.
+            followed = self._queries.followed_by_activity(actor, undone_id or "")
+            if followed is not None:
+                self._federation.unfollow(actor, followed)
+            return
         target = id_of(undone.get("object"))
         kind = first_type(undone)
         if target is None:
