@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -130,6 +131,16 @@ def _list_blocks(node: Container, _: argparse.Namespace) -> int:
     return 0
 
 
+def _list_reports(node: Container, _: argparse.Namespace) -> int:
+    node.read_your_writes(node.projections.head())
+    for row in node.queries.reports():
+        objects = ", ".join(json.loads(row["objects"]))
+        print(f"{row['received_at']}  from {row['reporter']}\n  about: {objects}")
+        if row["comment"]:
+            print(f"  says: {row['comment']!r}")
+    return 0
+
+
 def _seed_demo(node: Container, _: argparse.Namespace) -> int:
     from kunveno.demo import seed_demo
 
@@ -203,6 +214,9 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(run=_with_node(run))
     _command(admin, "blocks", "list the blocked domains and actors").set_defaults(
         run=_with_node(_list_blocks)
+    )
+    _command(admin, "reports", "list reports (Flag) received from other servers").set_defaults(
+        run=_with_node(_list_reports)
     )
 
     demo = _command(commands, "demo", "demo data").add_subparsers(

@@ -19,6 +19,7 @@ from kunveno.settings import Settings
 pytestmark = pytest.mark.slow  # every test here starts interpreters
 
 VIEWS = {
+    "reports",
     "outgoing",
     "remote_gatherings",
     "reactions",
@@ -46,6 +47,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("admin", "block"): "drop a domain's or an actor's activities",
     ("admin", "unblock"): "lift a block",
     ("admin", "blocks"): "list the blocked domains and actors",
+    ("admin", "reports"): "list reports (Flag) received from other servers",
     ("demo",): "demo data",
     ("demo", "seed"): "seed a demo community when the store is empty",
 }

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from api_helpers import found, gathering, schedule, sign_up
-from federation_support import ServedNode, served_node
+from federation_support import ServedNode, eventually, served_node
 from peer import AS, Peer
 
 from kunveno.adapters.activitypub.signatures import load_public_key, parse_signature, verify_request
@@ -171,3 +171,129 @@ def test_a_members_only_community_rejects_followers_and_is_not_published(
     assert answer.status_code == 202, answer.text
     reject = peer.wait_for("Reject", actor=community)
     assert reject["object"]["id"] == follow_id
+
+
+def note_to(peer: Peer, community: str, text: str) -> dict[str, Any]:
+    note_id = peer.new_id("Note")
+    return {
+        "@context": AS,
+        "id": f"{note_id}/activity",
+        "type": "Create",
+        "actor": peer.actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public", community],
+        "object": {
+            "id": note_id,
+            "type": "Note",
+            "attributedTo": peer.actor,
+            "content": f"<p>{text}<script>alert(1)</script></p>",
+            "audience": community,
+            "to": ["https://www.w3.org/ns/activitystreams#Public", community],
+        },
+    }
+
+
+def timeline(node: ServedNode, slug: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    answer = node.api.get(f"/api/v1/communities/{slug}/posts", headers=headers)
+    assert answer.status_code == 200, answer.text
+    posts: list[dict[str, Any]] = answer.json()
+    return posts
+
+
+def test_a_follower_posts_to_the_community_which_announces_it(node: ServedNode, peer: Peer) -> None:
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    community = f"{node.url}/communities/menders"
+    container = node.container
+
+    # Not a follower yet: the note is recorded, but no post is made of it.
+    stranger = note_to(peer, community, "hello?")
+    assert peer.post(f"{node.url}/inbox", stranger).status_code == 202
+    assert container.inbox_processor.wait(container.projections.head(), timeout=15)
+    assert timeline(node, "menders", owner) == []
+
+    peer.follow(community, f"{node.url}/inbox")
+    peer.wait_for("Accept", actor=community)
+    create = note_to(peer, community, "Bring your own thread")
+    assert peer.post(f"{node.url}/inbox", create).status_code == 202
+    announce = peer.wait_for("Announce", actor=community)
+    assert announce["object"] == create  # the original, exactly as received (FEP-1b12)
+    [post] = timeline(node, "menders", owner)
+    assert post["author"] == f"remote:{peer.actor}"
+    assert post["content"] == "Bring your own thread"
+
+    # A local post: the community announces its Create, whose Note dereferences.
+    local = node.api.post(
+        "/api/v1/communities/menders/posts", json={"content": "Welcome!"}, headers=owner
+    )
+    assert local.status_code == 201, local.text
+
+    def announced_create() -> list[dict[str, Any]]:
+        return [
+            a["object"]
+            for _, _, a in peer.received_of("Announce")
+            if isinstance(a["object"], dict)
+            and a["object"].get("type") == "Create"
+            and a["object"]["object"]["id"] == local.json()["url"]
+        ]
+
+    [inner] = eventually(announced_create)
+    assert inner["actor"] == f"{node.url}/users/olga"
+    note = node.api.get(local.json()["url"], headers={"Accept": "application/activity+json"})
+    assert note.status_code == 200
+    assert note.json()["audience"] == community
+    assert note.json()["attributedTo"] == inner["actor"]
+
+    delete = {
+        "@context": AS,
+        "id": peer.new_id("Delete"),
+        "type": "Delete",
+        "actor": peer.actor,
+        "object": {"id": create["object"]["id"], "type": "Tombstone"},
+    }
+    assert peer.post(f"{node.url}/inbox", delete).status_code == 202
+    assert container.inbox_processor.wait(container.projections.head(), timeout=15)
+    assert [p["content"] for p in timeline(node, "menders", owner)] == ["Welcome!"]
+
+
+def test_a_flag_is_kept_as_a_report_and_a_like_is_counted_once(
+    node: ServedNode, peer: Peer
+) -> None:
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    created = schedule(node.api, owner, "menders")
+    container = node.container
+    flag = {
+        "@context": AS,
+        "id": peer.new_id("Flag"),
+        "type": "Flag",
+        "actor": peer.actor,
+        "content": "<b>spam</b> event",
+        "object": [f"{node.url}/communities/menders", created["url"]],
+    }
+    assert peer.post(f"{node.url}/inbox", flag).status_code == 202
+    for _ in range(2):  # two Likes by the same actor count once
+        like = {
+            "@context": AS,
+            "id": peer.new_id("Like"),
+            "type": "Like",
+            "actor": peer.actor,
+            "object": created["url"],
+        }
+        assert peer.post(f"{node.url}/inbox", like).status_code == 202
+    assert container.inbox_processor.wait(container.projections.head(), timeout=15)
+    container.read_your_writes(container.projections.head())
+    [report] = container.queries.reports()
+    assert report["reporter"] == peer.actor
+    assert report["comment"] == "<b>spam</b> event"
+    assert gathering(node.api, created["id"], owner)["like_count"] == 1
+
+    undo = {
+        "@context": AS,
+        "id": peer.new_id("Undo"),
+        "type": "Undo",
+        "actor": peer.actor,
+        "object": {"type": "Like", "id": like["id"], "actor": peer.actor, "object": created["url"]},
+    }
+    assert peer.post(f"{node.url}/inbox", undo).status_code == 202
+    assert container.inbox_processor.wait(container.projections.head(), timeout=15)
+    assert gathering(node.api, created["id"], owner)["like_count"] == 0

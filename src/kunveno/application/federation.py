@@ -17,12 +17,27 @@ from kunveno.application.ports import Clock
 from kunveno.domain.actor import Actor
 from kunveno.domain.blocklist import BLOCKLIST_ID, Blocklist
 from kunveno.domain.community import Community, Membership, Visibility
-from kunveno.domain.errors import AlreadyRegistered, NotFound
+from kunveno.domain.errors import AlreadyRegistered, NotFound, PermissionDenied
 from kunveno.domain.follow import Follow, FollowStatus
 from kunveno.domain.gathering import Gathering, RegistrationStatus
 from kunveno.domain.inbound import InboundActivity
+from kunveno.domain.post import Post
 from kunveno.domain.reaction import Reaction
 from kunveno.domain.registration import Registration
+
+
+@dataclass(frozen=True)
+class RemoteNote:
+    """What we take of a remote Note: its id, plain-text content, and the post it answers
+    (one of ours, or a remote post we hold, by our id for it)."""
+
+    url: str
+    content: str
+    in_reply_to: UUID | None
+
+
+def remote_post_id(note_url: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"remote post {note_url}")
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,67 @@ class FederationService:
             else:
                 follow.reject(actor=Actor.person(by), at=now)
             return [follow], follow.status
+
+        return self._commands.run(decide)
+
+    # -- posts from remote members of the conversation (FEP-1b12) ----------------------------
+
+    def receive_post(
+        self,
+        *,
+        community_id: UUID,
+        community_url: str,
+        author_url: str,
+        note: RemoteNote,
+        activity_id: str,
+    ) -> Outcome[bool]:
+        """A remote Note addressed to a public community, from one of its accepted followers."""
+        post_id = remote_post_id(note.url)
+
+        def decide() -> Decision[bool]:
+            if self._log.exists(post_id):
+                return [], False  # a replay (or the same note by another route)
+            community = self._log.load(Community, community_id, "community")
+            if community.visibility is Visibility.PRIVATE:
+                raise NotFound("no such community")
+            follow_id = Follow.id_for(author_url, community_url)
+            if not self._log.exists(follow_id) or (
+                self._log.load(Follow, follow_id, "follow").status is not FollowStatus.ACCEPTED
+            ):
+                raise PermissionDenied("only the community's followers post to it")
+            replied = None
+            if note.in_reply_to is not None and self._log.exists(note.in_reply_to):
+                replied = self._log.load(Post, note.in_reply_to, "post")
+            post = Post.receive(
+                post_id=post_id,
+                community_id=community_id,
+                content=note.content,
+                in_reply_to=replied,
+                author_url=author_url,
+                object_url=note.url,
+                activity_id=activity_id,
+                at=self._clock.now(),
+            )
+            return [post], True
+
+        return self._commands.run(decide)
+
+    def change_remote_post(
+        self, note_url: str, author_url: str, content: str | None
+    ) -> Outcome[bool]:
+        """An Update (``content``) or Delete (``None``) of a remote post, by its author only."""
+        post_id = remote_post_id(note_url)
+
+        def decide() -> Decision[bool]:
+            if not self._log.exists(post_id):
+                return [], False
+            post = self._log.load(Post, post_id, "post")
+            actor = Actor.remote(author_url)
+            if content is None:
+                post.delete(actor=actor, moderator=False, at=self._clock.now())
+            else:
+                post.edit(content, actor=actor, at=self._clock.now())
+            return [post], True
 
         return self._commands.run(decide)
 

@@ -27,6 +27,7 @@ class Post(KunvenoAggregate):
     content: str
     in_reply_to: UUID | None
     deleted: bool
+    object_url: str | None = None  # a remote post's own id (URL); None for ours
 
     class Published(CreationEvent):
         TOPIC = "kunveno.post.published"
@@ -40,6 +41,24 @@ class Post(KunvenoAggregate):
             aggregate.content = self.content
             aggregate.in_reply_to = self.in_reply_to
             aggregate.deleted = False
+
+    class Received(CreationEvent):
+        """A post by a remote actor, addressed to the community from another server."""
+
+        TOPIC = "kunveno.post.received"
+        community_id: UUID
+        content: str
+        in_reply_to: UUID | None
+        object_url: str
+        activity_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.community_id = self.community_id
+            aggregate.author = self.actor
+            aggregate.content = self.content
+            aggregate.in_reply_to = self.in_reply_to
+            aggregate.deleted = False
+            aggregate.object_url = self.object_url
 
     class Edited(DomainEvent):
         TOPIC = "kunveno.post.edited"
@@ -79,6 +98,33 @@ class Post(KunvenoAggregate):
             community_id=community_id,
             content=check_content(content),
             in_reply_to=None if in_reply_to is None else in_reply_to.id,
+        )
+
+    @classmethod
+    def receive(
+        cls,
+        *,
+        post_id: UUID,
+        community_id: UUID,
+        content: str,
+        in_reply_to: Post | None,
+        author_url: str,
+        object_url: str,
+        activity_id: str,
+        at: datetime,
+    ) -> Post:
+        if in_reply_to is not None and in_reply_to.community_id != community_id:
+            raise InvalidValue("a reply belongs to the same community as its post")
+        return cls._start(
+            cls.Received,
+            id=post_id,
+            actor=Actor.remote(author_url),
+            at=at,
+            community_id=community_id,
+            content=check_content(content),
+            in_reply_to=None if in_reply_to is None else in_reply_to.id,
+            object_url=object_url,
+            activity_id=activity_id,
         )
 
     def edit(self, content: str, *, actor: Actor, at: datetime) -> None:

@@ -145,6 +145,9 @@ class Queries:
             (person_id,),
         )
 
+    def reports(self) -> list[Row]:
+        return self._store.query("SELECT * FROM rm_reports ORDER BY received_at DESC, id")
+
     # -- blocks -----------------------------------------------------------------------------
 
     def blocks(self) -> list[Row]:
@@ -174,6 +177,9 @@ class Queries:
 
     def community(self, slug: str) -> Row | None:
         return self._one(f"{_COMMUNITY} WHERE c.slug = %s", (slug,))
+
+    def community_by_id(self, community_id: str) -> Row | None:
+        return self._one(f"{_COMMUNITY} WHERE c.id = %s", (community_id,))
 
     def role(self, community_id: str, person_id: str | None) -> str | None:
         if person_id is None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
+from kunveno.domain.actor import Actor
 from kunveno.domain.base import DomainEvent
 from kunveno.domain.blocklist import Blocklist
 from kunveno.domain.community import Community, Role
 from kunveno.domain.follow import Follow, FollowStatus
 from kunveno.domain.gathering import Gathering, RegistrationStatus
+from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import OutgoingRequest, RequestStatus
 from kunveno.domain.person import Person
 from kunveno.domain.post import Post
@@ -476,6 +478,39 @@ class RemoteGatheringsView(Projection):
         w.delete("rm_remote_gatherings", {"id": str(e.originator_id)})
 
 
+class ReportsView(Projection):
+    """Reports (ActivityPub ``Flag``) received from other servers, for the node's admins."""
+
+    name = "reports"
+    version = 1
+    tables = ("rm_reports",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_reports (
+            id TEXT PRIMARY KEY, reporter TEXT NOT NULL, objects TEXT NOT NULL,
+            comment TEXT NOT NULL, received_at TEXT NOT NULL)""",
+    )
+
+    @handles(InboundActivity.Received)
+    def received(self, e: InboundActivity.Received, w: Writes) -> None:
+        if e.activity_type != "Flag":
+            return
+        objects = e.payload.get("object")
+        listed = objects if isinstance(objects, list) else [objects]
+        ids = [o if isinstance(o, str) else o.get("id") for o in listed if o]
+        comment = e.payload.get("content")
+        w.upsert(
+            "rm_reports",
+            {"id": e.activity_id},
+            {
+                "reporter": Actor.parse(e.actor).ref,
+                "objects": json.dumps([i for i in ids if isinstance(i, str)][:100]),
+                # Shown as text, never as HTML; bounded like any remote field.
+                "comment": comment[:5000] if isinstance(comment, str) else "",
+                "received_at": timestamp(e.timestamp),
+            },
+        )
+
+
 class BlocksView(Projection):
     """The node's blocked domains and actors, as the inbox and deliveries consult them."""
 
@@ -513,7 +548,7 @@ class PostsView(Projection):
         "CREATE INDEX IF NOT EXISTS rm_posts_timeline ON rm_posts (community_id, published_at)",
     )
 
-    @handles(Post.Published)
+    @handles(Post.Published, Post.Received)
     def published(self, e: Post.Published, w: Writes) -> None:
         w.upsert(
             "rm_posts",
@@ -553,6 +588,7 @@ ALL_VIEWS: tuple[type[Projection], ...] = (
     RegistrationsView,
     FollowersView,
     BlocksView,
+    ReportsView,
     ReactionsView,
     OutgoingView,
     RemoteGatheringsView,

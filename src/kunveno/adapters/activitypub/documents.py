@@ -78,6 +78,9 @@ class Urls:
     def gathering(self, gathering_id: str) -> str:
         return f"{self.base}/gatherings/{gathering_id}"
 
+    def post(self, post_id: str) -> str:
+        return f"{self.base}/posts/{post_id}"
+
     def activity(self, activity_key: str) -> str:
         return f"{self.base}/activities/{activity_key}"
 
@@ -216,6 +219,35 @@ def gathering_event(urls: Urls, row: Row) -> dict[str, Any]:
             {"type": "Link", "mediaType": "text/html", "name": "Website", "href": row["online_url"]}
         ]
     return {key: value for key, value in document.items() if value is not None}
+
+
+def post_note(
+    urls: Urls,
+    *,
+    post_id: str,
+    author: str,
+    community: str,
+    content: str,
+    published: str,
+    in_reply_to: str | None,
+) -> dict[str, Any]:
+    """A local post as a ``Note`` in its community (FEP-1b12: ``audience`` and the community
+    addressed, so forum software files it under the group)."""
+    note: dict[str, Any] = {
+        "id": urls.post(post_id),
+        "type": "Note",
+        "attributedTo": author,
+        "content": html_paragraphs(content),
+        "mediaType": "text/html",
+        "audience": community,
+        "to": [AS_PUBLIC, community],
+        "cc": [f"{community}/followers"],
+        "published": _instant(published),
+        "url": urls.post(post_id),
+    }
+    if in_reply_to is not None:
+        note["inReplyTo"] = urls.post(in_reply_to)
+    return note
 
 
 def event_summary(title: str, starts: datetime, timezone: str, location: str | None) -> str:

@@ -18,12 +18,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from kunveno.adapters.activitypub import documents
 from kunveno.adapters.activitypub.documents import AS_PUBLIC, Urls
+from kunveno.domain.actor import Actor
 from kunveno.domain.base import DomainEvent
+from kunveno.domain.community import Community, Visibility
 from kunveno.domain.follow import Follow
 from kunveno.domain.gathering import Gathering, RegistrationStatus
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import OutgoingRequest, RequestKind
 from kunveno.domain.person import Person
+from kunveno.domain.post import Post
 from kunveno.domain.registration import ParticipantKind, Registration
 from kunveno.projections.base import Projection, handles
 from kunveno.projections.queries import Queries
@@ -154,6 +157,59 @@ class OutboxProjection(Projection):
         original = {k: payload[k] for k in ("id", "type", "actor", "object") if k in payload}
         activity = self._activity(e, "Reject", self._urls.instance, original, to=[str(actor)])
         self._queue(w, e, activity, "instance", [e.reply_inbox], public=False)
+
+    # -- posts: the community announces what is said in it (FEP-1b12) --------------------------
+
+    @handles(Post.Published)
+    def post_published(self, e: Post.Published, w: Writes) -> None:
+        community: Community = self._load(e.community_id, None)
+        if community.visibility is not Visibility.PUBLIC:
+            return
+        person_id = Actor.parse(e.actor).person_id
+        if person_id is None:
+            return
+        author = self._person_url(person_id)
+        group = self._urls.community(community.slug)
+        note = documents.post_note(
+            self._urls,
+            post_id=str(e.originator_id),
+            author=author,
+            community=group,
+            content=e.content,
+            published=timestamp(e.timestamp),
+            in_reply_to=None if e.in_reply_to is None else str(e.in_reply_to),
+        )
+        create = self._activity(e, "Create", author, note, to=note["to"], cc=note["cc"])
+        create["id"] = f"{create['id']}-create"
+        self._announce(w, e, community, create, signer_of_inner=f"person:{person_id}")
+
+    @handles(Post.Received)
+    def post_received(self, e: Post.Received, w: Writes) -> None:
+        community: Community = self._load(e.community_id, None)
+        if community.visibility is not Visibility.PUBLIC:
+            return
+        inbound: InboundActivity = self._load(InboundActivity.id_for(e.activity_id), None)
+        # The original activity, exactly as received (FEP-1b12), so followers can check it.
+        self._announce(w, e, community, inbound.payload, signer_of_inner=None)
+
+    def _announce(
+        self,
+        w: Writes,
+        e: DomainEvent,
+        community: Community,
+        inner: dict[str, Any],
+        *,
+        signer_of_inner: str | None,
+    ) -> None:
+        group = self._urls.community(community.slug)
+        if signer_of_inner is not None:
+            # Our own inner activity: stored so its id dereferences, sent to no one itself.
+            self._queue(w, e, inner, signer_of_inner, [], public=True)
+        announce = self._activity(
+            e, "Announce", group, inner, to=[AS_PUBLIC], cc=[f"{group}/followers"]
+        )
+        inboxes = self._queries.delivery_inboxes(str(community.id))
+        self._queue(w, e, announce, f"community:{community.id}", inboxes, public=True)
 
     # -- a local person moved to another server ---------------------------------------------
 

@@ -19,17 +19,26 @@ from kunveno.adapters.activitypub.documents import Urls
 from kunveno.adapters.activitypub.fetching import FetchError
 from kunveno.adapters.activitypub.sanitize import plain_text
 from kunveno.adapters.activitypub.vocabulary import (
+    NOTE_TYPES,
     InvalidActivity,
     RemoteEvent,
     first_type,
     id_of,
     parse_activity,
     parse_event,
+    parse_note,
     same_origin,
 )
+from kunveno.adapters.activitypub.vocabulary import RemoteNote as ParsedNote
 from kunveno.application.accounts import AccountService
 from kunveno.application.communities import CommunityService
-from kunveno.application.federation import FederationService, Followable, RemoteFollower
+from kunveno.application.federation import (
+    FederationService,
+    Followable,
+    RemoteFollower,
+    RemoteNote,
+    remote_post_id,
+)
 from kunveno.application.outgoing import OutgoingService, Target
 from kunveno.domain.errors import DomainError, NotFound
 from kunveno.domain.inbound import InboundActivity
@@ -131,6 +140,7 @@ class InboxProcessor(Projection):
             return
         if target != actor:
             self._forget_remote_gathering(actor, target)
+            self._federation.change_remote_post(target, actor, None)
             return
         for follow in self._queries.follows_by(actor):
             self._federation.unfollow(actor, follow["followed"])
@@ -195,11 +205,50 @@ class InboxProcessor(Projection):
 
     # -- remote gatherings, from the actors our people follow ---------------------------------
 
-    def _on_create(self, actor: str, _: str, object_id: str | None, raw: Any) -> None:
-        self._hear(actor, raw.get("object"))
+    def _on_create(self, actor: str, activity_id: str, object_id: str | None, raw: Any) -> None:
+        obj = raw.get("object")
+        if isinstance(obj, dict) and first_type(obj) in NOTE_TYPES:
+            self._receive_post(actor, activity_id, obj)
+        else:
+            self._hear(actor, obj)
 
     def _on_update(self, actor: str, _: str, object_id: str | None, raw: Any) -> None:
-        self._hear(actor, raw.get("object"))
+        obj = raw.get("object")
+        if isinstance(obj, dict) and first_type(obj) in NOTE_TYPES:
+            note = parse_note(obj)
+            self._federation.change_remote_post(note.id, actor, plain_text(note.content))
+        else:
+            self._hear(actor, obj)
+
+    def _receive_post(self, actor: str, activity_id: str, obj: dict[str, Any]) -> None:
+        """FEP-1b12: a Note addressed to one of our communities (audience, to or cc)."""
+        note = parse_note(obj)
+        for address in (*note.audience, *note.to, *note.cc):
+            path = self._local_path(address) if address.startswith(self._urls.base + "/") else []
+            if len(path) == 2 and path[0] == "communities":
+                community_id = self._communities.id_for(path[1])
+                self._federation.receive_post(
+                    community_id=community_id,
+                    community_url=address,
+                    author_url=actor,
+                    note=RemoteNote(note.id, plain_text(note.content), self._post_id(note)),
+                    activity_id=activity_id,
+                )
+                return
+
+    def _post_id(self, note: ParsedNote) -> UUID | None:
+        """The post a Note answers: one of ours by its URL, or a remote one we hold."""
+        if note.in_reply_to is None:
+            return None
+        if note.in_reply_to.startswith(self._urls.base + "/"):
+            path = self._local_path(note.in_reply_to)
+            if len(path) == 2 and path[0] == "posts":
+                try:
+                    return UUID(path[1])
+                except ValueError:
+                    return None
+            return None
+        return remote_post_id(note.in_reply_to)
 
     def _hear(self, actor: str, obj: Any) -> None:
         if not isinstance(obj, dict) or first_type(obj) != "Event":

@@ -23,7 +23,14 @@ class RemoteUnavailable(DomainError):
     code = "remote_unavailable"
 
 
+class Gone(DomainError):
+    """It existed and was deleted (peers drop what answers 410; 404 means never was)."""
+
+    code = "gone"
+
+
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (Gone, 410),
     (RemoteUnavailable, 502),
     (Unauthenticated, 401),
     (PermissionDenied, 403),

@@ -16,10 +16,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from kunveno import __version__
 from kunveno.adapters.activitypub import documents
 from kunveno.adapters.activitypub.documents import ACCEPTED_MEDIA_TYPES, AP_MEDIA_TYPE
+from kunveno.domain.actor import Actor
 from kunveno.domain.errors import InvalidValue, NotFound
 from kunveno.projections.store import Row
 
 from .deps import Fresh, Node
+from .errors import Gone
 
 router = APIRouter(tags=["federation"], dependencies=[Fresh])
 
@@ -189,6 +191,47 @@ def gathering(node: Node, request: Request, gathering_id: str) -> Response:
     if not wants_activity_json(request):
         return page(row["title"], documents.html_paragraphs(row["description"]))
     return activity_json(documents.gathering_event(node.urls, row))
+
+
+@router.get("/posts/{post_id}", response_model=None)
+def post(node: Node, request: Request, post_id: str) -> Response:
+    row, community = _public_post(node, post_id)
+    if not wants_activity_json(request):
+        return page(f"A post in {community['name']}", documents.html_paragraphs(row["content"]))
+    author = _author_url(node, row["author"])
+    note = documents.post_note(
+        node.urls,
+        post_id=row["id"],
+        author=author,
+        community=node.urls.community(community["slug"]),
+        content=row["content"],
+        published=row["published_at"],
+        in_reply_to=row["in_reply_to"],
+    )
+    return activity_json({"@context": documents.CONTEXT, **note})
+
+
+def _public_post(node: Node, post_id: str) -> tuple[Row, Row]:
+    try:
+        key = str(UUID(post_id))
+    except ValueError:
+        raise NotFound("no such post") from None
+    row = node.queries.post(key)
+    community = None if row is None else node.queries.community_by_id(row["community_id"])
+    if row is None or community is None or community["visibility"] != "public":
+        raise NotFound("no such post")
+    if row["deleted"]:
+        raise Gone("this post was deleted")
+    return row, community
+
+
+def _author_url(node: Node, author: str) -> str:
+    actor = Actor.parse(author)
+    if actor.person_id is not None:
+        person = node.queries.person(str(actor.person_id))
+        if person is not None:
+            return node.urls.person(person["username"])
+    return actor.ref
 
 
 @router.get("/activities/{key}")
