@@ -26,7 +26,8 @@ from kunveno.adapters.activitypub.signatures import (
 from kunveno.adapters.activitypub.vocabulary import (
     Activity,
     InvalidActivity,
-    id_of,
+    first_type,
+    ids_of,
     parse_activity,
     parse_json_bounded,
     same_origin,
@@ -161,13 +162,25 @@ def check_origins(activity: Activity) -> None:
             raise InboxRefused(
                 403, "origin_mismatch", "an actor may only create, change or delete its own things"
             )
-        attributed = id_of((activity.object or {}).get("attributedTo"))
-        if attributed is not None and activity.type == "Create" and attributed != activity.actor:
-            raise InboxRefused(403, "origin_mismatch", "the object is attributed to someone else")
+        if activity.type == "Create":
+            _check_attribution(activity)
     if activity.type == "Undo" and activity.object is not None:
-        undone_actor = id_of(activity.object.get("actor"))
-        if undone_actor is not None and undone_actor != activity.actor:
+        undone_actors = ids_of(activity.object.get("actor"))
+        if any(undone != activity.actor for undone in undone_actors):
             raise InboxRefused(403, "origin_mismatch", "only its actor can undo an activity")
+
+
+def _check_attribution(activity: Activity) -> None:
+    """A Note is the actor's own; an Event may be attributed to a group of the same server
+    (Mobilizon: the organiser acts, the group is the author), never to another server."""
+    obj = activity.object or {}
+    attributed = ids_of(obj.get("attributedTo"))
+    if first_type(obj) == "Event":
+        allowed = all(same_origin(a, activity.actor) for a in attributed)
+    else:
+        allowed = all(a == activity.actor for a in attributed)
+    if not allowed:
+        raise InboxRefused(403, "origin_mismatch", "the object is attributed to someone else")
 
 
 def embedded_or_none(activity: Activity) -> dict[str, Any] | None:
