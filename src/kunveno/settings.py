@@ -22,10 +22,16 @@ class Settings(BaseSettings):
     federation_allow_http: bool = False
     federation_allow_private: bool = False
     token_ttl_days: int = 30
+    # Usernames of the node's administrators (comma-separated): they manage blocks.
+    admins: str = ""
     # argon2 cost; lowered only by tests, where hashing speed matters more than strength.
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     read_your_writes_timeout: float = 5.0
+
+    @property
+    def admin_usernames(self) -> frozenset[str]:
+        return frozenset(name.strip().lower() for name in self.admins.split(",") if name.strip())
 
     @property
     def resolved_database_url(self) -> str:

@@ -22,7 +22,7 @@ class ServedNode:
 
 
 @contextmanager
-def served_node(database_url: str) -> Iterator[ServedNode]:
+def served_node(database_url: str, **extra: object) -> Iterator[ServedNode]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = test_settings(
@@ -30,6 +30,7 @@ def served_node(database_url: str) -> Iterator[ServedNode]:
         base_url=url,
         federation_allow_http=True,
         federation_allow_private=True,
+        **extra,
     )
     container = build(settings)
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from api_helpers import found, gathering, schedule, sign_up
+from cryptography.hazmat.primitives.asymmetric import rsa
 from federation_support import ServedNode, eventually, served_node
 from peer import AS, Peer
 
@@ -297,3 +298,24 @@ def test_a_flag_is_kept_as_a_report_and_a_like_is_counted_once(
     assert peer.post(f"{node.url}/inbox", undo).status_code == 202
     assert container.inbox_processor.wait(container.projections.head(), timeout=15)
     assert gathering(node.api, created["id"], owner)["like_count"] == 0
+
+
+def test_a_rotated_key_is_fetched_again_once(node: ServedNode, peer: Peer) -> None:
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    community = f"{node.url}/communities/menders"
+    _, first = peer.follow(community, f"{community}/inbox")
+    assert first.status_code == 202
+    fetched = len(peer.fetches)
+
+    peer.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # blind rotation
+    like = {
+        "@context": AS,
+        "id": peer.new_id("Like"),
+        "type": "Like",
+        "actor": peer.actor,
+        "object": community,
+    }
+    answer = peer.post(f"{node.url}/inbox", like)
+    assert answer.status_code == 202, answer.text
+    assert len(peer.fetches) == fetched + 1  # the cached key failed; fetched once more

@@ -95,6 +95,13 @@ class Queries:
         )
         return None if row is None else str(row["followed"])
 
+    def reactions_by(self, actor_url: str) -> list[Row]:
+        return self._store.query(
+            "SELECT kind, object_url FROM rm_reactions WHERE actor_url = %s AND active = 1 "
+            "ORDER BY id",
+            (actor_url,),
+        )
+
     def follows_by(self, actor_url: str) -> list[Row]:
         return self._store.query(
             "SELECT * FROM rm_followers WHERE follower = %s AND status IN (%s, %s)",

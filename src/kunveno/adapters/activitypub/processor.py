@@ -146,6 +146,8 @@ class InboxProcessor(Projection):
             self._federation.unfollow(actor, follow["followed"])
         for registration in self._queries.active_registrations_of_actor(actor):
             self._federation.leave(actor, UUID(registration["gathering_id"]))
+        for reaction in self._queries.reactions_by(actor):
+            self._federation.withdraw(reaction["kind"], actor, reaction["object_url"])
 
     def _on_join(self, actor: str, activity_id: str, target: str | None, raw: Any) -> None:
         gathering_id = self._gathering_id(target)
@@ -214,7 +216,11 @@ class InboxProcessor(Projection):
 
     def _on_update(self, actor: str, _: str, object_id: str | None, raw: Any) -> None:
         obj = raw.get("object")
-        if isinstance(obj, dict) and first_type(obj) in NOTE_TYPES:
+        if object_id == actor:
+            # An actor changed (a new key, a new name): fetch it again rather than trust the
+            # copy, so a rotated key is the one its origin publishes.
+            self._actors.get(actor, refresh=True)
+        elif isinstance(obj, dict) and first_type(obj) in NOTE_TYPES:
             note = parse_note(obj)
             self._federation.change_remote_post(note.id, actor, plain_text(note.content))
         else:

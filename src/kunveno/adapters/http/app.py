@@ -10,7 +10,17 @@ from fastapi import FastAPI, Response
 from kunveno import __version__
 from kunveno.bootstrap import Container
 
-from . import accounts, communities, federation, gatherings, inbox, posts, presenters, remote
+from . import (
+    accounts,
+    admin,
+    communities,
+    federation,
+    gatherings,
+    inbox,
+    posts,
+    presenters,
+    remote,
+)
 from .calendar import community_calendar
 from .deps import Fresh, MaybeMe, Node
 from .errors import install_error_handlers
@@ -29,7 +39,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
     app = FastAPI(title="Kunveno", version=__version__, lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
-    for module in (accounts, communities, gatherings, posts, federation, inbox, remote):
+    for module in (accounts, communities, gatherings, posts, federation, inbox, remote, admin):
         app.include_router(module.router)
 
     @app.get("/communities/{slug}/calendar.ics", tags=["calendar"], dependencies=[Fresh])

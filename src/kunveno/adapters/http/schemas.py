@@ -228,3 +228,16 @@ class Aliases(Body):
 
 class AliasesAnswer(BaseModel):
     also_known_as: list[str]
+
+
+class NewBlock(Body):
+    kind: Literal["domain", "actor"]
+    value: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(default="", max_length=500)
+
+
+class Block(BaseModel):
+    kind: str
+    value: str
+    reason: str
+    blocked_at: datetime
