@@ -88,9 +88,13 @@ def gathering(node: Container, row: Row) -> schemas.Gathering:
 
 
 def post(node: Container, row: Row, slug: str) -> schemas.Post:
+    url = node.urls.post(row["id"])
+    reactions = node.queries.reaction_counts(url)
     return schemas.Post(
         id=row["id"],
-        url=f"{node.settings.base_url}/posts/{row['id']}",
+        url=url,
+        like_count=reactions["like"],
+        announce_count=reactions["announce"],
         community=slug,
         author=row["author"],
         content=row["content"],

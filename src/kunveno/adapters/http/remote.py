@@ -92,24 +92,10 @@ def _request(row: Row) -> schemas.OutgoingRequest:
 
 
 def _gathering(row: Row) -> schemas.RemoteGathering:
+    # The stored details carry the schema's own names (see processor.event_details).
     details = json.loads(row["details"])
-    ends = details.get("ends_at")
-    return schemas.RemoteGathering(
-        url=row["url"],
-        organiser=row["organiser"],
-        name=details["name"],
-        content=details["content"],
-        starts_at=from_timestamp(details["starts_at"]),
-        ends_at=None if ends is None else from_timestamp(ends),
-        timezone=details.get("timezone"),
-        place_name=details.get("place_name"),
-        address=details.get("address"),
-        online_url=details.get("online_url"),
-        join_mode=details.get("join_mode"),
-        capacity=details.get("capacity"),
-        remaining_capacity=details.get("remaining_capacity"),
-        participant_count=details.get("participant_count"),
-        status=details.get("status", "scheduled"),
+    return schemas.RemoteGathering.model_validate(
+        {**details, "url": row["url"], "organiser": row["organiser"]}
     )
 
 

@@ -168,6 +168,8 @@ class PostEdit(Body):
 class Post(BaseModel):
     id: UUID
     url: str
+    like_count: int = 0
+    announce_count: int = 0
     community: str
     author: str
     content: str
