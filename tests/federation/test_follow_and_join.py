@@ -319,3 +319,22 @@ def test_a_rotated_key_is_fetched_again_once(node: ServedNode, peer: Peer) -> No
     answer = peer.post(f"{node.url}/inbox", like)
     assert answer.status_code == 202, answer.text
     assert len(peer.fetches) == fetched + 1  # the cached key failed; fetched once more
+
+
+def test_a_follower_of_the_node_hears_every_public_gathering_from_its_actor(
+    node: ServedNode, peer: Peer
+) -> None:
+    """Gancio's way: it follows the instance actor, and takes events from it only."""
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    instance = f"{node.url}/actor"
+    follow_id, answer = peer.follow(instance, f"{node.url}/inbox")
+    assert answer.status_code == 202, answer.text
+    assert peer.wait_for("Accept", actor=instance)["object"]["id"] == follow_id
+    followers = node.api.get("/actor/followers", headers={"Accept": "application/activity+json"})
+    assert followers.json()["totalItems"] == 1
+
+    created = schedule(node.api, owner, "menders")
+    create = peer.wait_for("Create", actor=instance)
+    assert create["object"]["id"] == created["url"]
+    assert create["object"]["attributedTo"] == f"{node.url}/communities/menders"

@@ -49,11 +49,15 @@ class RemoteFollower:
     shared_inbox: str | None
 
 
+# The node's own (instance) actor, as the followed side of a follow.
+INSTANCE_ID = uuid5(NAMESPACE_URL, "kunveno instance actor")
+
+
 @dataclass(frozen=True)
 class Followable:
     """One of our actors that can be followed: a community or a person."""
 
-    kind: str  # "community" or "person"
+    kind: str  # "community", "person" or "instance"
     id: UUID
     url: str
 

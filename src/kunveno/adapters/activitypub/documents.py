@@ -173,7 +173,8 @@ def instance_actor(urls: Urls, public_pem: str) -> dict[str, Any]:
         summary=f"The Kunveno node at {host}",
         public_pem=public_pem,
     )
-    document |= {"manuallyApprovesFollowers": True, "url": f"{urls.base}/"}
+    # Followed by Gancio and relays to hear every public gathering: accepted at once.
+    document |= {"manuallyApprovesFollowers": False, "url": f"{urls.base}/"}
     return document
 
 

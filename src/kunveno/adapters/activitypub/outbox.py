@@ -18,6 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from kunveno.adapters.activitypub import documents
 from kunveno.adapters.activitypub.documents import AS_PUBLIC, Urls
+from kunveno.application.federation import INSTANCE_ID
 from kunveno.domain.actor import Actor
 from kunveno.domain.base import DomainEvent
 from kunveno.domain.community import Community, Visibility
@@ -108,6 +109,16 @@ class OutboxProjection(Projection):
         )
         inboxes = self._queries.delivery_inboxes(row["community_id"])
         self._queue(w, e, activity, f"community:{row['community_id']}", inboxes, public=True)
+        # Followers of the node itself (Gancio, relays) take events from the actor they
+        # follow: the instance actor sends them the same Event, once per inbox not reached.
+        relayed = [i for i in self._queries.delivery_inboxes(str(INSTANCE_ID)) if i not in inboxes]
+        if relayed:
+            instance = self._urls.instance
+            relay = self._activity(
+                e, kind, instance, event, to=[AS_PUBLIC], cc=[f"{instance}/followers"]
+            )
+            relay["id"] = f"{relay['id']}-relay"
+            self._queue(w, e, relay, "instance", relayed, public=True)
 
     # -- remote registrations: Accept or Reject of their Join --------------------------------
 

@@ -33,6 +33,7 @@ from kunveno.adapters.activitypub.vocabulary import RemoteNote as ParsedNote
 from kunveno.application.accounts import AccountService
 from kunveno.application.communities import CommunityService
 from kunveno.application.federation import (
+    INSTANCE_ID,
     FederationService,
     Followable,
     RemoteFollower,
@@ -297,7 +298,10 @@ class InboxProcessor(Projection):
             return Followable("community", self._communities.id_for(path[1]), url)
         if len(path) == 2 and path[0] == "users":
             return Followable("person", self._accounts.person_id_for(path[1]), url)
-        raise NotFound("only communities and people can be followed")
+        if path == ["actor"]:
+            # The instance actor: Gancio and relays follow it to hear every public gathering.
+            return Followable("instance", INSTANCE_ID, url)
+        raise NotFound("only communities, people and this node's actor can be followed")
 
     def _gathering_id(self, url: str | None) -> UUID:
         path = self._local_path(url)

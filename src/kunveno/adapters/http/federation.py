@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from kunveno import __version__
 from kunveno.adapters.activitypub import documents
 from kunveno.adapters.activitypub.documents import ACCEPTED_MEDIA_TYPES, AP_MEDIA_TYPE
+from kunveno.application.federation import INSTANCE_ID
 from kunveno.domain.actor import Actor
 from kunveno.domain.errors import InvalidValue, NotFound
 from kunveno.projections.store import Row
@@ -258,6 +259,13 @@ def person_followers(node: Node, username: str) -> JSONResponse:
     row = _person_row(node, username)
     url = f"{node.urls.person(row['username'])}/followers"
     return activity_json(documents.ordered_collection(url, node.queries.follower_count(row["id"])))
+
+
+@router.get("/actor/followers")
+def instance_followers(node: Node) -> JSONResponse:
+    url = f"{node.urls.instance}/followers"
+    total = node.queries.follower_count(str(INSTANCE_ID))
+    return activity_json(documents.ordered_collection(url, total))
 
 
 @router.get("/communities/{slug}/following")
