@@ -189,7 +189,7 @@ def build(
             instance_signer(urls, keys, clock),
             allow_http=settings.federation_allow_http,
         ),
-        inbox=InboxReceiver(actors, federation, blocks, clock),
+        inbox=InboxReceiver(actors, federation, blocks, clock, on_verified=deliveries.revive),
         inbox_processor=inbox_processor,
         outbox=Outbox(read_store),
         outbox_runner=outbox_runner,

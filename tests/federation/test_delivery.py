@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from api_helpers import Headers, found, schedule, sign_up
-from peer import Peer
+from peer import AS, Peer
 
 from conftest import free_port
 from conftest import test_settings as settings_for
@@ -31,6 +31,7 @@ from kunveno.adapters.activitypub.delivery import (
     BREAKER_PAUSE,
     MAX_RETRY_AFTER,
     RETRY_SCHEDULE,
+    UNAVAILABLE_AFTER_DAYS,
     DeliveryWorker,
 )
 from kunveno.adapters.activitypub.fetching import FetchPolicy, SafeHttp
@@ -616,3 +617,37 @@ def test_every_delivery_is_signed_by_the_community_key(node: Node, peer: Peer) -
         )
         dates.append(headers["date"])
     assert dates[-1] != dates[-2]  # the retry carries the time it was sent
+
+
+def test_a_host_failing_on_seven_days_is_unavailable_until_it_speaks(
+    node: Node, peer: Peer
+) -> None:
+    """Mastodon's rule: failures on 7 distinct days make a host unavailable (no request is
+    even tried), and a verified activity from it makes it available again."""
+    peer.inbox_status = 500
+    owner = followed(node, peer)
+    for day in range(UNAVAILABLE_AFTER_DAYS):
+        assert node.worker.run_due() == 1, day
+        node.clock.advance(timedelta(days=1))
+    assert node.worker.is_unavailable(host_of(peer))
+
+    peer.inbox_status = 202
+    queue_gathering(node, owner)
+    sent = posts(peer)
+    node.worker.run_due()
+    assert posts(peer) == sent  # nothing tried while unavailable
+    assert {row["type"]: row["state"] for row in node.deliveries()}["Create"] == "abandoned"
+
+    like = {
+        "@context": AS,
+        "id": peer.new_id("Like"),
+        "type": "Like",
+        "actor": peer.actor,
+        "object": node.community,
+    }
+    answer = peer.post(f"{node.url}/inbox", like, now=node.clock.now())
+    assert answer.status_code == 202, answer.text
+    assert not node.worker.is_unavailable(host_of(peer))
+    queue_gathering(node, owner)
+    node.worker.run_due()
+    assert posts(peer) == sent + 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,14 @@ HOSTS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fed_hosts (host TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
     "paused_until TEXT)"
 )
+FAILURE_DAYS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS fed_host_failure_days (host TEXT NOT NULL, day TEXT NOT NULL, "
+    "PRIMARY KEY (host, day))"
+)
+# Mastodon's numbers: failures on seven distinct days make a host unavailable, until it
+# answers again or sends us a signed activity.
+UNAVAILABLE_AFTER_DAYS = 7
+PER_HOST = 4  # concurrent requests to one host in a run
 GONE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fed_gone_inboxes (inbox TEXT PRIMARY KEY, gone_at TEXT NOT NULL)"
 )
@@ -87,6 +96,7 @@ class DeliveryWorker:
     def setup(self) -> None:
         with self._store.transaction() as cur:
             cur.execute(HOSTS_SCHEMA)
+            cur.execute(FAILURE_DAYS_SCHEMA)
             cur.execute(GONE_SCHEMA)
 
     # -- the scheduled job ------------------------------------------------------------------
@@ -144,11 +154,14 @@ class DeliveryWorker:
             "AND (d.lease_until IS NULL OR d.lease_until < %s) "
             "AND (h.paused_until IS NULL OR h.paused_until < %s) "
             "ORDER BY d.next_at, d.id LIMIT %s",
-            (stamp, stamp, stamp, self._batch),
+            (stamp, stamp, stamp, self._batch * PER_HOST),
         )
-        leased = []
+        leased: list[Row] = []
+        per_host: Counter[str] = Counter()
         with self._store.transaction() as cur:
             for row in candidates:
+                if per_host[row["host"]] >= PER_HOST or len(leased) >= self._batch:
+                    continue  # one host must not take the whole run (or all its sockets)
                 # Compare-and-set: another worker (process) may have leased it meanwhile.
                 cur.execute(
                     "UPDATE fed_deliveries SET lease_until = %s WHERE id = %s "
@@ -157,6 +170,7 @@ class DeliveryWorker:
                 )
                 if cur.rowcount == 1:
                     leased.append(row)
+                    per_host[row["host"]] += 1
         return leased
 
     def _send(self, row: Row) -> Outcome:
@@ -164,6 +178,10 @@ class DeliveryWorker:
             return Outcome("abandoned", None, "the inbox's domain is blocked here")
         if self._store.query("SELECT 1 FROM fed_gone_inboxes WHERE inbox = %s", (row["inbox"],)):
             return Outcome("gone", None, "the inbox answered 410 Gone before")
+        if self.is_unavailable(row["host"]):
+            return Outcome(
+                "abandoned", None, f"the host failed on {UNAVAILABLE_AFTER_DAYS} days: unavailable"
+            )
         try:
             body = self._body(row["activity_id"])
             if body is None:
@@ -230,11 +248,36 @@ class DeliveryWorker:
             scheduled = max(scheduled, min(timedelta(seconds=retry_after), MAX_RETRY_AFTER))
         return scheduled
 
+    def is_unavailable(self, host: str) -> bool:
+        rows = self._store.query(
+            "SELECT COUNT(*) AS n FROM fed_host_failure_days WHERE host = %s", (host,)
+        )
+        return int(rows[0]["n"]) >= UNAVAILABLE_AFTER_DAYS
+
+    def revive(self, host: str) -> None:
+        """The host spoke to us (a verified activity): it is available again."""
+        known = self._store.query(
+            "SELECT 1 FROM fed_host_failure_days WHERE host = %s UNION ALL "
+            "SELECT 1 FROM fed_hosts WHERE host = %s",
+            (host, host),
+        )
+        if not known:
+            return  # the common case: a healthy host, nothing to write
+        with self._store.transaction() as cur:
+            cur.execute("DELETE FROM fed_host_failure_days WHERE host = %s", (host,))
+            cur.execute("DELETE FROM fed_hosts WHERE host = %s", (host,))
+
     @staticmethod
     def _host_health(cur: Any, host: str, *, failed: bool, now: datetime) -> None:
         if not failed:
             cur.execute("DELETE FROM fed_hosts WHERE host = %s", (host,))
+            cur.execute("DELETE FROM fed_host_failure_days WHERE host = %s", (host,))
             return
+        cur.execute(
+            "INSERT INTO fed_host_failure_days (host, day) VALUES (%s, %s) "
+            "ON CONFLICT (host, day) DO NOTHING",
+            (host, now.date().isoformat()),
+        )
         cur.execute(
             "INSERT INTO fed_hosts (host, failures, paused_until) VALUES (%s, 1, NULL) "
             "ON CONFLICT (host) DO UPDATE SET failures = fed_hosts.failures + 1",

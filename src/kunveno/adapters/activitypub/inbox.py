@@ -9,9 +9,10 @@ origin (I-2). A replay of a recorded activity is answered 202 and changes nothin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from kunveno.adapters.activitypub.actors import ActorKey, KeyNotFound, RemoteActors
 from kunveno.adapters.activitypub.blocks import Blocks
@@ -65,7 +66,11 @@ class InboxReceiver:
         federation: FederationService,
         blocks: Blocks,
         clock: Clock,
+        *,
+        on_verified: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_verified(host)``: a host just sent a verified activity (it is alive)."""
+        self._on_verified = on_verified
         self._actors = actors
         self._federation = federation
         self._blocks = blocks
@@ -83,6 +88,8 @@ class InboxReceiver:
         if signer is not None and signer != activity.actor:
             raise InboxRefused(401, "signer_not_actor", "the activity's actor did not sign it")
         check_origins(activity)
+        if self._on_verified is not None:
+            self._on_verified(urlsplit(activity.actor).netloc.lower())
         outcome = self._federation.record_inbound(
             activity_id=activity.id,
             activity_type=activity.type,
