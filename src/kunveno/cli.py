@@ -85,6 +85,16 @@ def _projections_status(node: Container, _: argparse.Namespace) -> int:
     return 0
 
 
+def _federation_status(node: Container, _: argparse.Namespace) -> int:
+    print(f"{'worker':<14} {'position':>10} {'head':>10} {'lag':>8}")
+    for runner in (node.inbox_processor, node.outbox_runner):
+        for status in runner.status():
+            print(f"{status.name:<14} {status.position:>10} {status.head:>10} {status.lag:>8}")
+    counts = node.deliveries.counts()
+    print("deliveries: " + (", ".join(f"{n} {state}" for state, n in counts.items()) or "none"))
+    return 0
+
+
 def _projections_rebuild(node: Container, args: argparse.Namespace) -> int:
     names = [args.name] if args.name else None
     if args.name and args.name not in node.projections.names:
@@ -190,6 +200,14 @@ def parser() -> argparse.ArgumentParser:
     rebuild = _command(actions, "rebuild", "derive read models again from the log")
     rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
     rebuild.set_defaults(run=_with_node(_projections_rebuild))
+
+    federation = _command(commands, "federation", "ActivityPub workers and deliveries")
+    federation_actions = federation.add_subparsers(
+        dest="federation_command", required=True, metavar="ACTION"
+    )
+    _command(
+        federation_actions, "status", "inbox and outbox positions, and deliveries by state"
+    ).set_defaults(run=_with_node(_federation_status))
 
     admin = _command(commands, "admin", "administration").add_subparsers(
         dest="admin_command", required=True, metavar="ACTION"

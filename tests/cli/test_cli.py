@@ -42,6 +42,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("projections",): "inspect and rebuild read models",
     ("projections", "status"): "each projection's position and lag",
     ("projections", "rebuild"): "derive read models again from the log",
+    ("federation",): "ActivityPub workers and deliveries",
+    ("federation", "status"): "inbox and outbox positions, and deliveries by state",
     ("admin",): "administration",
     ("admin", "create-user"): "create a local account",
     ("admin", "block"): "drop a domain's or an actor's activities",
@@ -275,3 +277,11 @@ def test_blocks_are_added_listed_and_lifted(tmp_path: Path) -> None:
     lifted = kunveno(tmp_path, "admin", "unblock", "domain", "spam.example")
     assert "unblocked" in lifted.stdout
     assert kunveno(tmp_path, "admin", "blocks").stdout.strip() == ""
+
+
+def test_federation_status_shows_the_workers_and_deliveries(tmp_path: Path) -> None:
+    shown = kunveno(tmp_path, "federation", "status")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["inbox", "outbox"]
+    assert lines[-1] == "deliveries: none"
