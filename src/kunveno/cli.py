@@ -25,10 +25,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from kunveno.adapters.http.app import create_app
 
-    node = build(settings)
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"Kunveno {__version__} serving on http://{host}:{port}", file=sys.stderr)
+    if not settings.base_url_given:
+        # No public URL configured: ids must name where this server really listens.
+        settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
+    node = build(settings)
+    print(f"Kunveno {__version__} serving {settings.base_url} on {host}:{port}", file=sys.stderr)
     try:
         uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
     finally:

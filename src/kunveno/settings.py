@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,7 +16,8 @@ class Settings(BaseSettings):
         description="postgresql://... or sqlite:///path or memory://; unset: SQLite in data_dir",
     )
     data_dir: Path = Path("./var")
-    base_url: str = "http://127.0.0.1:8000"
+    # Unset: http://HOST:PORT of `kunveno serve` (right for development, never behind a proxy).
+    base_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     federation_allow_http: bool = False
@@ -28,6 +29,21 @@ class Settings(BaseSettings):
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     read_your_writes_timeout: float = 5.0
+
+    _base_url_given: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        self._base_url_given = bool(self.base_url)
+        if not self.base_url:
+            self.base_url = f"http://{self.host}:{self.port}"
+        self.base_url = self.base_url.rstrip("/")
+        return self
+
+    @property
+    def base_url_given(self) -> bool:
+        """Whether a public URL was configured (rather than derived from host and port)."""
+        return self._base_url_given
 
     @property
     def admin_usernames(self) -> frozenset[str]:

@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 
+from conftest import free_port
 from kunveno.bootstrap import build
 from kunveno.settings import Settings
 
@@ -285,3 +288,28 @@ def test_federation_status_shows_the_workers_and_deliveries(tmp_path: Path) -> N
     lines = shown.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:3]] == ["inbox", "outbox"]
     assert lines[-1] == "deliveries: none"
+
+
+def test_serve_without_a_base_url_names_its_own_address_in_ids(tmp_path: Path) -> None:
+    assert kunveno(tmp_path, "demo", "seed").returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        command("serve", "--port", str(port)),
+        env=cli_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/communities/neighbours"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(url, headers={"Accept": "application/activity+json"})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        assert answer.json()["id"] == url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
