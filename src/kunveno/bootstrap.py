@@ -58,6 +58,7 @@ class Container:
     outgoing: OutgoingService
     http: SafeHttp
     actors: RemoteActors
+    blocks: Blocks
     resolver: Resolver
     inbox: InboxReceiver
     inbox_processor: ProjectionRunner
@@ -141,6 +142,8 @@ def build(
         ],
     )
     blocks = Blocks(queries)
+    # The blocklist is cached in memory: read it again whenever the read models move.
+    projections.on_advance = lambda _: blocks.forget()
     deliveries = DeliveryWorker(read_store, http, keys, clock, blocks=blocks)
     outbox_runner.on_advance = deliveries.poke
     commands = CommandBus(log)
@@ -183,6 +186,7 @@ def build(
         outgoing=outgoing,
         http=http,
         actors=actors,
+        blocks=blocks,
         resolver=Resolver(
             http,
             actors,

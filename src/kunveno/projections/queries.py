@@ -160,18 +160,6 @@ class Queries:
     def blocks(self) -> list[Row]:
         return self._store.query("SELECT * FROM rm_blocks ORDER BY kind, value")
 
-    def is_blocked(self, domain: str, actor_url: str) -> bool:
-        """A block of the actor, of its host, or of a domain its host is under."""
-        parts = domain.split(".")
-        suffixes = [".".join(parts[i:]) for i in range(len(parts))]
-        marks = ", ".join(["%s"] * len(suffixes))
-        rows = self._store.query(
-            f"SELECT 1 FROM rm_blocks WHERE (kind = 'domain' AND value IN ({marks})) "
-            "OR (kind = 'actor' AND value = %s) LIMIT 1",
-            (*suffixes, actor_url),
-        )
-        return bool(rows)
-
     # -- communities ----------------------------------------------------------------------
 
     def directory(self, viewer: str | None) -> list[Row]:

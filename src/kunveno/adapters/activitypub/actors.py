@@ -9,6 +9,8 @@ such servers never wait on each other).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +27,8 @@ from kunveno.adapters.activitypub.vocabulary import (
 from kunveno.application.ports import Clock
 from kunveno.projections.store import ReadStore, timestamp
 
+KEY_CACHE_SECONDS = 300.0
+KEY_CACHE_SIZE = 10_000
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fed_actors (id TEXT PRIMARY KEY, document TEXT NOT NULL, "
     "fetched_at TEXT NOT NULL)"
@@ -55,6 +59,10 @@ class RemoteActors:
         self._http = http
         self._signer = signer
         self._clock = clock
+        # Verified keys by key id, for a few minutes: a signature that fails with a cached key
+        # refetches it anyway (rotation), so the cache can only save work, never keep a stale key.
+        self._keys: dict[str, tuple[float, ActorKey]] = {}
+        self._keys_lock = threading.Lock()
 
     def setup(self) -> None:
         with self._store.transaction() as cur:
@@ -80,6 +88,11 @@ class RemoteActors:
         document of its own (GoToSocial: ``ACTOR/main-key``) whose owner must point back to
         the same key; and key and owner share an origin (FEP-fe34).
         """
+        if not refresh:
+            with self._keys_lock:
+                cached = self._keys.get(key_id)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
         url, _ = urldefrag(key_id)
         try:
             actor = self._actor_behind(url, refresh=refresh)
@@ -90,6 +103,10 @@ class RemoteActors:
             raise KeyNotFound(f"the actor {actor.id} does not publish the key {key_id}")
         if not same_origin(key.owner, key_id):
             raise KeyNotFound("the key and its owner are on different origins")
+        with self._keys_lock:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()  # crude, bounded; a cache miss costs one query
+            self._keys[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, key)
         return key
 
     def _actor_behind(self, url: str, *, refresh: bool) -> RemoteActor:

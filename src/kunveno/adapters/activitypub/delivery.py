@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,9 +55,21 @@ FAILURE_DAYS_SCHEMA = (
 # answers again or sends us a signed activity.
 UNAVAILABLE_AFTER_DAYS = 7
 PER_HOST = 4  # concurrent requests to one host in a run
+FAILING_REFRESH_SECONDS = 5.0
 GONE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fed_gone_inboxes (inbox TEXT PRIMARY KEY, gone_at TEXT NOT NULL)"
 )
+
+
+@dataclass(frozen=True)
+class _RunFacts:
+    gone: frozenset[str]
+    unavailable: frozenset[str]
+    bodies: dict[str, bytes]
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,8 @@ class DeliveryWorker:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="delivery")
         self._scheduler: Any = None
         self._running = threading.Lock()
+        self._failing_lock = threading.Lock()
+        self._failing: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     def setup(self) -> None:
         with self._store.transaction() as cur:
@@ -141,10 +156,38 @@ class DeliveryWorker:
         with self._running:
             now = self._clock.now()
             leased = self._lease(now)
-            results = list(self._pool.map(self._send, leased))
+            if not leased:
+                return 0
+            run = self._run_facts(leased)
+            results = list(self._pool.map(lambda row: self._send(row, run), leased))
             for row, outcome in zip(leased, results, strict=True):
                 self._record(row, outcome, self._clock.now())
             return len(leased)
+
+    def _run_facts(self, leased: list[Row]) -> _RunFacts:
+        """What every delivery of a run needs, read once for the run rather than per row."""
+        inboxes = sorted({row["inbox"] for row in leased})
+        hosts = sorted({row["host"] for row in leased})
+        activities = sorted({row["activity_id"] for row in leased})
+        # Only placeholders are formatted into these statements, never values.
+        gone = self._store.query(
+            f"SELECT inbox FROM fed_gone_inboxes WHERE inbox IN ({_marks(inboxes)})",  # noqa: S608
+            inboxes,
+        )
+        unavailable = self._store.query(
+            f"SELECT host FROM fed_host_failure_days WHERE host IN ({_marks(hosts)}) "  # noqa: S608
+            "GROUP BY host HAVING COUNT(*) >= %s",
+            [*hosts, UNAVAILABLE_AFTER_DAYS],
+        )
+        bodies = self._store.query(
+            f"SELECT id, body FROM fed_activities WHERE id IN ({_marks(activities)})",  # noqa: S608
+            activities,
+        )
+        return _RunFacts(
+            gone=frozenset(row["inbox"] for row in gone),
+            unavailable=frozenset(row["host"] for row in unavailable),
+            bodies={row["id"]: row["body"].encode() for row in bodies},
+        )
 
     def _lease(self, now: datetime) -> list[Row]:
         stamp = timestamp(now)
@@ -173,17 +216,17 @@ class DeliveryWorker:
                     per_host[row["host"]] += 1
         return leased
 
-    def _send(self, row: Row) -> Outcome:
+    def _send(self, row: Row, run: _RunFacts) -> Outcome:
         if self._blocks is not None and self._blocks.is_blocked(row["inbox"]):
             return Outcome("abandoned", None, "the inbox's domain is blocked here")
-        if self._store.query("SELECT 1 FROM fed_gone_inboxes WHERE inbox = %s", (row["inbox"],)):
+        if row["inbox"] in run.gone:
             return Outcome("gone", None, "the inbox answered 410 Gone before")
-        if self.is_unavailable(row["host"]):
+        if row["host"] in run.unavailable:
             return Outcome(
                 "abandoned", None, f"the host failed on {UNAVAILABLE_AFTER_DAYS} days: unavailable"
             )
         try:
-            body = self._body(row["activity_id"])
+            body = run.bodies.get(row["activity_id"])
             if body is None:
                 return Outcome("abandoned", None, "the activity is gone from the outbox")
             private_key = self._keys.key_pair(row["signer"]).private_key
@@ -206,10 +249,6 @@ class DeliveryWorker:
         except FetchError as error:
             return _outcome_of_error(error)
         return classify(result.status, result.retry_after)
-
-    def _body(self, activity_id: str) -> bytes | None:
-        rows = self._store.query("SELECT body FROM fed_activities WHERE id = %s", (activity_id,))
-        return rows[0]["body"].encode() if rows else None
 
     # -- writing the outcome back -----------------------------------------------------------
 
@@ -240,7 +279,11 @@ class DeliveryWorker:
                     (row["inbox"],),
                 )
             # A failed last attempt is still a failure of the host (the breaker counts it).
-            self._host_health(cur, row["host"], failed=outcome.state == "pending", now=now)
+            failed = outcome.state == "pending"
+            self._host_health(cur, row["host"], failed=failed, now=now)
+        if failed:
+            with self._failing_lock:
+                self._failing = self._failing[0], self._failing[1] | {row["host"]}
 
     def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
         scheduled = RETRY_SCHEDULE[attempts - 1] * self._jitter()
@@ -256,16 +299,27 @@ class DeliveryWorker:
 
     def revive(self, host: str) -> None:
         """The host spoke to us (a verified activity): it is available again."""
-        known = self._store.query(
-            "SELECT 1 FROM fed_host_failure_days WHERE host = %s UNION ALL "
-            "SELECT 1 FROM fed_hosts WHERE host = %s",
-            (host, host),
-        )
-        if not known:
+        if host not in self._failing_hosts():
             return  # the common case: a healthy host, nothing to write
+        with self._failing_lock:
+            self._failing = self._failing[0], self._failing[1] - {host}
         with self._store.transaction() as cur:
             cur.execute("DELETE FROM fed_host_failure_days WHERE host = %s", (host,))
             cur.execute("DELETE FROM fed_hosts WHERE host = %s", (host,))
+
+    def _failing_hosts(self) -> frozenset[str]:
+        """Hosts with failures on record, re-read every few seconds (asked per inbox POST)."""
+        with self._failing_lock:
+            expires, hosts = self._failing
+        if time.monotonic() < expires:
+            return hosts
+        rows = self._store.query(
+            "SELECT host FROM fed_hosts UNION SELECT host FROM fed_host_failure_days"
+        )
+        hosts = frozenset(row["host"] for row in rows)
+        with self._failing_lock:
+            self._failing = time.monotonic() + FAILING_REFRESH_SECONDS, hosts
+        return hosts
 
     @staticmethod
     def _host_health(cur: Any, host: str, *, failed: bool, now: datetime) -> None:

@@ -9,6 +9,7 @@ origin (I-2). A replay of a recorded activity is answered 202 and changes nothin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from kunveno.adapters.activitypub.blocks import Blocks
 from kunveno.adapters.activitypub.fetching import FetchError
 from kunveno.adapters.activitypub.signatures import (
     ParsedSignature,
+    PublicKey,
     SignatureError,
     load_public_key,
     parse_signature,
@@ -135,10 +137,16 @@ class InboxReceiver:
             query=request.query,
             headers=request.headers,
             body=request.body,
-            public_key=load_public_key(key.public_pem),
+            public_key=_public_key(key.public_pem),
             now=self._clock.now(),
             scheme=request.scheme,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(pem: str) -> PublicKey:
+    """Parsed once per PEM: keys are immutable, and parsing costs more than verifying."""
+    return load_public_key(pem)
 
 
 def _parse(body: bytes) -> Activity:
