@@ -31,11 +31,14 @@ from kunveno.application.log import CommandBus, EventLog
 from kunveno.application.outgoing import OutgoingService
 from kunveno.application.ports import Clock, PasswordHasher, SystemClock
 from kunveno.application.posts import PostService
+from kunveno.domain.blocklist import Blocklist
 from kunveno.projections.queries import Queries
 from kunveno.projections.runner import ProjectionRunner
 from kunveno.projections.store import ReadStore
 from kunveno.projections.views import ALL_VIEWS
 from kunveno.settings import Settings
+
+BLOCK_EVENTS: set[type] = {Blocklist.Blocked, Blocklist.Unblocked}
 
 
 @dataclass
@@ -142,8 +145,8 @@ def build(
         ],
     )
     blocks = Blocks(queries)
-    # The blocklist is cached in memory: read it again whenever the read models move.
-    projections.on_advance = lambda _: blocks.forget()
+    # The blocklist is cached in memory: read it again once a block or unblock is folded.
+    projections.after_fold = lambda kinds: blocks.forget() if kinds & BLOCK_EVENTS else None
     deliveries = DeliveryWorker(read_store, http, keys, clock, blocks=blocks)
     outbox_runner.on_advance = deliveries.poke
     commands = CommandBus(log)

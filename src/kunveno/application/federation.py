@@ -75,9 +75,14 @@ class FederationService:
     ) -> Outcome[bool]:
         """Record a verified activity; ``False`` when it was recorded before (a replay)."""
         record_id = InboundActivity.id_for(activity_id)
+        attempts = 0
 
         def decide() -> Decision[bool]:
-            if self._log.exists(record_id):
+            nonlocal attempts
+            attempts += 1
+            # Optimistic: a new activity is the common case, and its id collides in the store
+            # if it is not new; only then (the bus tries again) is it worth looking.
+            if attempts > 1 and self._log.exists(record_id):
                 return [], False
             inbound = InboundActivity.receive(
                 activity_id=activity_id,

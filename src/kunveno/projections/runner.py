@@ -66,6 +66,8 @@ class ProjectionRunner:
         self._step_lock = threading.Lock()
         # Called with the new position after a page commits (e.g. to wake a worker).
         self.on_advance: Callable[[int], None] | None = None
+        # Called with the event classes of a page after it commits (e.g. to drop a cache).
+        self.after_fold: Callable[[set[type]], None] | None = None
 
     # -- schema and tracking --------------------------------------------------------------
 
@@ -156,6 +158,8 @@ class ProjectionRunner:
             self._changed.notify_all()
         if self.on_advance is not None:
             self.on_advance(last)
+        if self.after_fold is not None:
+            self.after_fold({type(event) for _, event in events})
 
     def catch_up(self, progress: Progress | None = None) -> None:
         head = self.head()
