@@ -23,6 +23,7 @@ from kunveno.adapters.activitypub.resolver import Resolver
 from kunveno.adapters.activitypub.signatures import sign_request
 from kunveno.adapters.passwords import Argon2PasswordHasher
 from kunveno.adapters.persistence.database import Database, parse_database_url
+from kunveno.adapters.persistence.pii import PIITranscoding, SubjectKeys
 from kunveno.application.accounts import AccountService
 from kunveno.application.communities import CommunityService
 from kunveno.application.federation import FederationService
@@ -62,6 +63,7 @@ class Container:
     http: SafeHttp
     actors: RemoteActors
     blocks: Blocks
+    subject_keys: SubjectKeys
     resolver: Resolver
     inbox: InboxReceiver
     inbox_processor: ProjectionRunner
@@ -113,8 +115,10 @@ def build(
     clock = clock or SystemClock()
     urls = Urls(settings.base_url)
     with database.schema_lock():
-        log = EventLog(env=database.event_store_env)
         read_store = database.open_read_store()
+        subject_keys = SubjectKeys(read_store)
+        subject_keys.setup()
+        log = EventLog(env=database.event_store_env, pii=PIITranscoding(subject_keys))
         projections = ProjectionRunner(log, read_store, [view() for view in ALL_VIEWS])
         projections.setup()
         keys = KeyStore(read_store)
@@ -190,6 +194,7 @@ def build(
         http=http,
         actors=actors,
         blocks=blocks,
+        subject_keys=subject_keys,
         resolver=Resolver(
             http,
             actors,

@@ -39,6 +39,7 @@ from federation_support import ServedNode, eventually, served_node, statuses
 from peer import AS, Peer
 
 from kunveno.adapters.activitypub.sanitize import plain_text
+from kunveno.domain.pii import reveal
 from kunveno.domain.registration import Registration
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "activitypub"
@@ -250,7 +251,9 @@ def join_message(node: ServedNode, registration_id: str) -> str | None:
     stored = node.container.log.repository.event_store.get(UUID(registration_id))
     joined = next(iter(stored))
     assert isinstance(joined, Registration.Joined)
-    return joined.message
+    message = reveal(joined.message)
+    assert message is None or isinstance(message, str)
+    return message
 
 
 # -- Follow and Undo of a community ----------------------------------------------------------

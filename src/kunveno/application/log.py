@@ -24,11 +24,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from kunveno.application.errors import ConcurrencyConflict
 from kunveno.application.unit_of_work import UnitOfWork, WriterCache
 from kunveno.domain.errors import NotFound
+from kunveno.domain.pii import PII
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -46,9 +47,17 @@ class EventLog(Application[UUID]):
     # The library's default of 10 caps NotificationLog.select(); projections read pages of 500.
     log_section_size = 500
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, *, pii: Transcoding | None = None
+    ) -> None:
+        # Set before the library builds its mapper, which asks for the transcodings.
+        self._pii = pii or UnencryptedPII()
         super().__init__(env=env)
         self._local = threading.local()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(self._pii)
 
     @contextmanager
     def working_in(self, unit: UnitOfWork) -> Iterator[None]:
@@ -74,6 +83,20 @@ class EventLog(Application[UUID]):
     def exists(self, aggregate_id: UUID) -> bool:
         unit: UnitOfWork | None = getattr(self._local, "unit", None)
         return aggregate_id in self.repository if unit is None else unit.contains(aggregate_id)
+
+
+class UnencryptedPII(Transcoding):
+    """PII kept as plain values: only for logs that never hold real people's data (unit tests,
+    tools). A node always passes the encrypting transcoding (adapters.persistence.pii)."""
+
+    type = PII
+    name = "pii"
+
+    def encode(self, obj: PII) -> dict[str, Any]:
+        return {"s": obj.subject.hex, "v": obj.value}
+
+    def decode(self, data: dict[str, Any]) -> PII:
+        return PII(UUID(data["s"]), data.get("v"))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from uuid import UUID
 
 from kunveno.domain.actor import Actor, check_actor_url
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
-from kunveno.domain.errors import Conflict, InvalidValue
+from kunveno.domain.errors import Conflict, InvalidValue, NotFound
+from kunveno.domain.pii import ERASED, PII, reveal
 
 MAX_DISPLAY_NAME = 100
 MAX_EMAIL = 254
@@ -51,34 +52,50 @@ class Person(KunvenoAggregate):
     password_hash: str
     also_known_as: list[str]
     moved_to: str | None
+    erased: bool
 
+    # Personal fields are PII of the person (encrypted with their key when stored); events
+    # stored before that hold plain values, and ``reveal`` reads both.
     class Registered(CreationEvent):
         TOPIC = "kunveno.person.registered"
         username: str
-        display_name: str
-        email: str | None
+        display_name: PII
+        email: PII
 
         def apply(self, aggregate: Any) -> None:
             aggregate.username = self.username
-            aggregate.display_name = self.display_name
-            aggregate.email = self.email
+            aggregate.display_name = reveal(self.display_name) or ERASED
+            aggregate.email = reveal(self.email)
             aggregate.password_hash = ""
             aggregate.also_known_as = []
             aggregate.moved_to = None
+            aggregate.erased = False
 
     class PasswordSet(DomainEvent):
         TOPIC = "kunveno.person.password_set"
-        password_hash: str
+        password_hash: PII
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.password_hash = self.password_hash
+            aggregate.password_hash = reveal(self.password_hash) or ""
 
     class ProfileChanged(DomainEvent):
         TOPIC = "kunveno.person.profile_changed"
-        display_name: str
+        display_name: PII
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.display_name = self.display_name
+            aggregate.display_name = reveal(self.display_name) or ERASED
+
+    class Erased(DomainEvent):
+        """The person asked to be forgotten: their key is destroyed with this event, so every
+        personal field of theirs reads as erased from now on. No personal data in it."""
+
+        TOPIC = "kunveno.person.erased"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.display_name = ERASED
+            aggregate.email = None
+            aggregate.password_hash = ""
+            aggregate.erased = True
 
     class AliasesSet(DomainEvent):
         """The other accounts that are this person too (``alsoKnownAs``), which a Move to
@@ -115,19 +132,30 @@ class Person(KunvenoAggregate):
             actor=actor,
             at=at,
             username=username,
-            display_name=check_display_name(display_name) or username,
-            email=check_email(email),
+            display_name=PII(person_id, check_display_name(display_name) or username),
+            email=PII(person_id, check_email(email)),
         )
         person.set_password(password_hash, actor=actor, at=at)
         return person
 
     def set_password(self, password_hash: str, *, actor: Actor, at: datetime) -> None:
-        self._record(self.PasswordSet, actor=actor, at=at, password_hash=password_hash)
+        self._require_present()
+        secret = PII(self.id, password_hash)
+        self._record(self.PasswordSet, actor=actor, at=at, password_hash=secret)
 
     def change_profile(self, display_name: str, *, actor: Actor, at: datetime) -> None:
-        self._record(
-            self.ProfileChanged, actor=actor, at=at, display_name=check_display_name(display_name)
-        )
+        self._require_present()
+        name = PII(self.id, check_display_name(display_name))
+        self._record(self.ProfileChanged, actor=actor, at=at, display_name=name)
+
+    def erase(self, *, actor: Actor, at: datetime) -> None:
+        """Record the erasure (once); the caller destroys the person's key with it."""
+        if not self.erased:
+            self._record(self.Erased, actor=actor, at=at)
+
+    def _require_present(self) -> None:
+        if self.erased:
+            raise NotFound("no such person")
 
     def set_aliases(self, urls: list[str], *, actor: Actor, at: datetime) -> None:
         aliases = list(dict.fromkeys(check_actor_url(url) for url in urls))

@@ -9,6 +9,7 @@ from uuid import UUID
 from kunveno.domain.actor import Actor
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
 from kunveno.domain.errors import InvalidValue, PermissionDenied, PostDeleted
+from kunveno.domain.pii import PII, reveal, subject_of
 
 MAX_CONTENT = 10_000
 
@@ -32,13 +33,13 @@ class Post(KunvenoAggregate):
     class Published(CreationEvent):
         TOPIC = "kunveno.post.published"
         community_id: UUID
-        content: str
+        content: PII  # the author's: erased with them
         in_reply_to: UUID | None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.community_id = self.community_id
             aggregate.author = self.actor
-            aggregate.content = self.content
+            aggregate.content = reveal(self.content) or ""
             aggregate.in_reply_to = self.in_reply_to
             aggregate.deleted = False
 
@@ -47,7 +48,7 @@ class Post(KunvenoAggregate):
 
         TOPIC = "kunveno.post.received"
         community_id: UUID
-        content: str
+        content: PII
         in_reply_to: UUID | None
         object_url: str
         activity_id: str
@@ -55,17 +56,17 @@ class Post(KunvenoAggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.community_id = self.community_id
             aggregate.author = self.actor
-            aggregate.content = self.content
+            aggregate.content = reveal(self.content) or ""
             aggregate.in_reply_to = self.in_reply_to
             aggregate.deleted = False
             aggregate.object_url = self.object_url
 
     class Edited(DomainEvent):
         TOPIC = "kunveno.post.edited"
-        content: str
+        content: PII
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.content = self.content
+            aggregate.content = reveal(self.content) or ""
 
     class Deleted(DomainEvent):
         TOPIC = "kunveno.post.deleted"
@@ -96,7 +97,7 @@ class Post(KunvenoAggregate):
             actor=actor,
             at=at,
             community_id=community_id,
-            content=check_content(content),
+            content=PII(subject_of(actor), check_content(content)),
             in_reply_to=None if in_reply_to is None else in_reply_to.id,
         )
 
@@ -121,7 +122,7 @@ class Post(KunvenoAggregate):
             actor=Actor.remote(author_url),
             at=at,
             community_id=community_id,
-            content=check_content(content),
+            content=PII(subject_of(Actor.remote(author_url)), check_content(content)),
             in_reply_to=None if in_reply_to is None else in_reply_to.id,
             object_url=object_url,
             activity_id=activity_id,
@@ -131,7 +132,8 @@ class Post(KunvenoAggregate):
         self._require_live()
         if str(actor) != self.author:
             raise PermissionDenied("only the author edits a post")
-        self._record(self.Edited, actor=actor, at=at, content=check_content(content))
+        edited = PII(subject_of(actor), check_content(content))
+        self._record(self.Edited, actor=actor, at=at, content=edited)
 
     def delete(self, *, actor: Actor, moderator: bool, at: datetime) -> None:
         """The author or a moderator of the community deletes; deleting twice is a no-op."""

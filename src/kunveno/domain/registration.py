@@ -14,6 +14,7 @@ from uuid import UUID
 from kunveno.domain.actor import Actor
 from kunveno.domain.base import CreationEvent, KunvenoAggregate
 from kunveno.domain.person import check_email
+from kunveno.domain.pii import PII, reveal, subject_of
 
 MAX_MESSAGE = 2000
 
@@ -42,7 +43,7 @@ class Registration(KunvenoAggregate):
         kind: str
         person_id: UUID | None
         actor_url: str | None
-        email: str | None
+        email: PII | None  # an anonymous registrant's: their own subject, the registration
         cancel_token_hash: str | None
 
         def apply(self, aggregate: Any) -> None:
@@ -50,7 +51,7 @@ class Registration(KunvenoAggregate):
             aggregate.kind = ParticipantKind(self.kind)
             aggregate.person_id = self.person_id
             aggregate.actor_url = self.actor_url
-            aggregate.email = self.email
+            aggregate.email = reveal(self.email)
             aggregate.cancel_token_hash = self.cancel_token_hash
 
     class Joined(CreationEvent):
@@ -61,7 +62,7 @@ class Registration(KunvenoAggregate):
         actor_url: str
         join_activity_id: str
         inbox: str
-        message: str | None
+        message: PII | None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.gathering_id = self.gathering_id
@@ -120,7 +121,7 @@ class Registration(KunvenoAggregate):
             actor_url=actor_url,
             join_activity_id=join_activity_id,
             inbox=inbox,
-            message=(message or "")[:MAX_MESSAGE] or None,
+            message=PII(subject_of(Actor.remote(actor_url)), (message or "")[:MAX_MESSAGE] or None),
         )
 
     @classmethod
@@ -142,6 +143,6 @@ class Registration(KunvenoAggregate):
             kind=ParticipantKind.ANONYMOUS.value,
             person_id=None,
             actor_url=None,
-            email=check_email(email),
+            email=PII(registration_id, check_email(email)),
             cancel_token_hash=cancel_token_hash,
         )

@@ -15,6 +15,7 @@ from kunveno.domain.gathering import Gathering, RegistrationStatus
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import OutgoingRequest, RequestStatus
 from kunveno.domain.person import Person
+from kunveno.domain.pii import ERASED, reveal
 from kunveno.domain.post import Post
 from kunveno.domain.reaction import Reaction
 from kunveno.domain.registration import Registration
@@ -41,14 +42,22 @@ class PeopleView(Projection):
             {"id": str(e.originator_id)},
             {
                 "username": e.username,
-                "display_name": e.display_name,
+                "display_name": reveal(e.display_name) or ERASED,
                 "registered_at": timestamp(e.timestamp),
             },
         )
 
     @handles(Person.ProfileChanged)
     def profile_changed(self, e: Person.ProfileChanged, w: Writes) -> None:
-        w.update("rm_people", {"id": str(e.originator_id)}, {"display_name": e.display_name})
+        name = reveal(e.display_name) or ERASED
+        w.update("rm_people", {"id": str(e.originator_id)}, {"display_name": name})
+
+    @handles(Person.Erased)
+    def erased(self, e: Person.Erased, w: Writes) -> None:
+        # The row stays (the username stays reserved, counts stay right); what named the
+        # person goes.
+        erased = {"display_name": ERASED, "also_known_as": "[]", "moved_to": None}
+        w.update("rm_people", {"id": str(e.originator_id)}, erased)
 
     @handles(Person.AliasesSet)
     def aliases_set(self, e: Person.AliasesSet, w: Writes) -> None:
@@ -556,7 +565,7 @@ class PostsView(Projection):
             {
                 "community_id": str(e.community_id),
                 "author": e.actor,
-                "content": e.content,
+                "content": reveal(e.content) or "",
                 "in_reply_to": None if e.in_reply_to is None else str(e.in_reply_to),
                 "published_at": timestamp(e.timestamp),
                 "deleted": 0,
@@ -568,7 +577,7 @@ class PostsView(Projection):
         w.update(
             "rm_posts",
             {"id": str(e.originator_id)},
-            {"content": e.content, "edited_at": timestamp(e.timestamp)},
+            {"content": reveal(e.content) or "", "edited_at": timestamp(e.timestamp)},
         )
 
     @handles(Post.Deleted)

@@ -27,6 +27,7 @@ from kunveno.domain.gathering import Gathering, RegistrationStatus
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import OutgoingRequest, RequestKind
 from kunveno.domain.person import Person
+from kunveno.domain.pii import reveal
 from kunveno.domain.post import Post
 from kunveno.domain.registration import ParticipantKind, Registration
 from kunveno.projections.base import Projection, handles
@@ -186,7 +187,7 @@ class OutboxProjection(Projection):
             post_id=str(e.originator_id),
             author=author,
             community=group,
-            content=e.content,
+            content=reveal(e.content) or "",
             published=timestamp(e.timestamp),
             in_reply_to=None if e.in_reply_to is None else str(e.in_reply_to),
         )
