@@ -155,7 +155,14 @@ def build(
     outbox_runner.on_advance = deliveries.poke
     commands = CommandBus(log)
     communities = CommunityService(log, commands, clock)
-    accounts = AccountService(log, commands, clock, hasher, timedelta(days=settings.token_ttl_days))
+    accounts = AccountService(
+        log,
+        commands,
+        clock,
+        hasher,
+        timedelta(days=settings.token_ttl_days),
+        shredder=subject_keys,
+    )
     federation = FederationService(log, commands, clock)
     outgoing = OutgoingService(
         log, commands, clock, lambda stream, version: urls.activity(f"{stream}-{version}")

@@ -144,6 +144,18 @@ def _list_blocks(node: Container, _: argparse.Namespace) -> int:
     return 0
 
 
+def _erase(node: Container, args: argparse.Namespace) -> int:
+    from kunveno.adapters.erasure import erase_person
+
+    if not args.yes:
+        print("error: erasure cannot be undone: add --yes to erase", file=sys.stderr)
+        return 2
+    person_id = node.accounts.person_id_for(args.username)
+    erased = erase_person(node, person_id, Actor.system())
+    print(f"erased {args.username}" if erased else f"{args.username} was erased already")
+    return 0
+
+
 def _list_reports(node: Container, _: argparse.Namespace) -> int:
     node.read_your_writes(node.projections.head())
     for row in node.queries.reports():
@@ -233,6 +245,10 @@ def parser() -> argparse.ArgumentParser:
         if action == "block":
             command.add_argument("--reason", help="why, for the record")
         command.set_defaults(run=_with_node(run))
+    erase = _command(admin, "erase", "erase a person: their personal data, for good")
+    erase.add_argument("username")
+    erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    erase.set_defaults(run=_with_node(_erase))
     _command(admin, "blocks", "list the blocked domains and actors").set_defaults(
         run=_with_node(_list_blocks)
     )

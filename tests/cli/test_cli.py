@@ -52,6 +52,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("admin", "block"): "drop a domain's or an actor's activities",
     ("admin", "unblock"): "lift a block",
     ("admin", "blocks"): "list the blocked domains and actors",
+    ("admin", "erase"): "erase a person: their personal data, for good",
     ("admin", "reports"): "list reports (Flag) received from other servers",
     ("demo",): "demo data",
     ("demo", "seed"): "seed a demo community when the store is empty",

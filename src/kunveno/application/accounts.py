@@ -15,7 +15,7 @@ from uuid import UUID, uuid4, uuid5
 
 from kunveno.application.errors import Unauthenticated
 from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
-from kunveno.application.ports import Clock, PasswordHasher
+from kunveno.application.ports import Clock, PasswordHasher, Shredder
 from kunveno.domain.actor import Actor
 from kunveno.domain.errors import InvalidValue, NameTaken, NotFound
 from kunveno.domain.names import NameClaim, normalise_username
@@ -44,12 +44,14 @@ class AccountService:
         clock: Clock,
         hasher: PasswordHasher,
         token_ttl: timedelta,
+        shredder: Shredder | None = None,
     ) -> None:
         self._log = log
         self._commands = commands
         self._clock = clock
         self._hasher = hasher
         self._token_ttl = token_ttl
+        self._shredder = shredder
 
     def register(
         self, username: str, password: str, display_name: str | None, email: str | None
@@ -114,6 +116,9 @@ class AccountService:
             raise Unauthenticated("unknown token") from None
         if access.revoked or access.expires_at <= self._clock.now():
             raise Unauthenticated("this token has expired or was revoked: sign in again")
+        # An erased person's tokens stop working at once, whichever token it is.
+        if self._log.load(Person, access.person_id, "person").erased:
+            raise Unauthenticated("this account was erased")
         return access.person_id
 
     def sign_out(self, token: str) -> Outcome[None]:
@@ -145,6 +150,23 @@ class AccountService:
             person = self._log.load(Person, person_id, "person")
             change(person, Actor.person(person_id), self._clock.now())
             return [person], None
+
+        return self._commands.run(decide)
+
+    def erase(self, person_id: UUID, by: Actor) -> Outcome[bool]:
+        """Forget the person: their data key is destroyed first (so nothing of theirs can be
+        read even if recording the erasure fails and is retried), then ``Erased`` recorded.
+        Their username stays reserved. ``False`` when they were erased already."""
+        if self._shredder is None:
+            raise RuntimeError("this node has no key store: it cannot erase")
+        self._shredder.erase(person_id)
+
+        def decide() -> Decision[bool]:
+            person = self._log.load(Person, person_id, "person")
+            if person.erased:
+                return [], False
+            person.erase(actor=by, at=self._clock.now())
+            return [person], True
 
         return self._commands.run(decide)
 

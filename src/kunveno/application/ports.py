@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Protocol
+from uuid import UUID
 
 
 class Clock(Protocol):
@@ -19,3 +20,9 @@ class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
 
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class Shredder(Protocol):
+    """Destroys a subject's data key: every personal value of theirs becomes unreadable."""
+
+    def erase(self, subject: UUID) -> None: ...

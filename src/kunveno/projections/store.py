@@ -39,6 +39,10 @@ class ReadStore(Protocol):
 
     def query(self, sql: str, params: Params = ()) -> list[Row]: ...
 
+    def compact(self, tables: Sequence[str]) -> None:
+        """Leave no copy of deleted or overwritten rows in the files (after an erasure)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -580,6 +580,12 @@ class PostsView(Projection):
             {"content": reveal(e.content) or "", "edited_at": timestamp(e.timestamp)},
         )
 
+    @handles(Person.Erased)
+    def author_erased(self, e: Person.Erased, w: Writes) -> None:
+        # What they wrote goes with them; the posts stay as places in their threads.
+        author = str(Actor.person(e.originator_id))
+        w.update("rm_posts", {"author": author}, {"content": ""})
+
     @handles(Post.Deleted)
     def deleted(self, e: Post.Deleted, w: Writes) -> None:
         w.update(

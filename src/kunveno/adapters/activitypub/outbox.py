@@ -223,6 +223,15 @@ class OutboxProjection(Projection):
         inboxes = self._queries.delivery_inboxes(str(community.id))
         self._queue(w, e, announce, f"community:{community.id}", inboxes, public=True)
 
+    # -- a local person was erased: peers are told to forget them -----------------------------
+
+    @handles(Person.Erased)
+    def erased(self, e: Person.Erased, w: Writes) -> None:
+        person = self._person_url(e.originator_id)
+        activity = self._activity(e, "Delete", person, person, to=[AS_PUBLIC])
+        inboxes = self._queries.delivery_inboxes(str(e.originator_id))
+        self._queue(w, e, activity, f"person:{e.originator_id}", inboxes, public=False)
+
     # -- a local person moved to another server ---------------------------------------------
 
     @handles(Person.Moved)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from kunveno.adapters.erasure import erase_person
+from kunveno.domain.actor import Actor
 from kunveno.domain.errors import NotFound
 from kunveno.projections.store import from_timestamp
 
@@ -57,3 +59,11 @@ def my_registrations(node: Node, me: Me) -> list[schemas.MyRegistration]:
         )
         for row in node.queries.registrations_of(str(me))
     ]
+
+
+@router.delete("/me", status_code=204)
+def erase_me(node: Node, me: Me) -> Response:
+    """Erase me: my personal data becomes unreadable for good, my username stays reserved,
+    peers are told to forget me, and my tokens stop working at once."""
+    erase_person(node, me, Actor.person(me))
+    return Response(status_code=204)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -94,6 +95,13 @@ class PostgresReadStore:
         with self._pool.connection() as conn, psycopg.RawCursor(conn) as cur:
             cur.execute(_numbered(sql), tuple(params))
             return list(cur.fetchall())
+
+    def compact(self, tables: Sequence[str]) -> None:
+        """Rewrite the tables, so dead row versions (which VACUUM would only mark free, bytes
+        and all) leave the data files. Locks each table for the moment of its rewrite."""
+        with self._pool.connection() as conn:
+            for table in tables:
+                conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(table)))
 
     def close(self) -> None:
         self._pool.close()

@@ -60,6 +60,8 @@ class SqliteReadStore:
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout = 10000")
+        # Deleted and overwritten rows are zeroed, not left in free pages (erasure).
+        self._conn.execute("PRAGMA secure_delete = ON")
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode = WAL")
             # Durable like the event store: a committed read model survives a power cut.
@@ -82,6 +84,12 @@ class SqliteReadStore:
             cursor = _SqliteCursor(self._conn.cursor())
             cursor.execute(sql, params)
             return cursor.fetchall()
+
+    def compact(self, tables: Sequence[str]) -> None:
+        """Old row images live on in the write-ahead log until a checkpoint: fold it into
+        the file (whose freed space secure_delete zeroed) and truncate it."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
