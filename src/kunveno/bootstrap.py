@@ -167,7 +167,16 @@ def build(
     outgoing = OutgoingService(
         log, commands, clock, lambda stream, version: urls.activity(f"{stream}-{version}")
     )
-    processor = InboxProcessor(urls, actors, federation, communities, accounts, queries, outgoing)
+    processor = InboxProcessor(
+        urls,
+        actors,
+        federation,
+        communities,
+        accounts,
+        queries,
+        outgoing,
+        shred=subject_keys.erase,
+    )
     inbox_processor = ProjectionRunner(log, read_store, [processor])
 
     def after_save(position: int) -> None:

@@ -15,6 +15,7 @@ from federation_support import ServedNode, eventually, served_node
 from peer import AS, Peer
 
 from kunveno.adapters.activitypub.signatures import load_public_key, parse_signature, verify_request
+from kunveno.application.federation import remote_post_id
 
 
 @pytest.fixture
@@ -338,3 +339,34 @@ def test_a_follower_of_the_node_hears_every_public_gathering_from_its_actor(
     create = peer.wait_for("Create", actor=instance)
     assert create["object"]["id"] == created["url"]
     assert create["object"]["attributedTo"] == f"{node.url}/communities/menders"
+
+
+def test_a_deleted_remote_actor_takes_what_it_said_here_along(node: ServedNode, peer: Peer) -> None:
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    community = f"{node.url}/communities/menders"
+    container = node.container
+    peer.follow(community, f"{node.url}/inbox")
+    peer.wait_for("Accept", actor=community)
+    create = note_to(peer, community, "words of a soon gone actor")
+    assert peer.post(f"{node.url}/inbox", create).status_code == 202
+    peer.wait_for("Announce", actor=community)
+    assert [p["content"] for p in timeline(node, "menders", owner)] == [
+        "words of a soon gone actor"
+    ]
+
+    delete = {
+        "@context": AS,
+        "id": peer.new_id("Delete"),
+        "type": "Delete",
+        "actor": peer.actor,
+        "object": peer.actor,
+    }
+    assert peer.post(f"{node.url}/inbox", delete).status_code == 202
+    assert container.inbox_processor.wait(container.projections.head(), timeout=15)
+    assert timeline(node, "menders", owner) == []
+    follower = node.api.get("/api/v1/communities/menders/followers", headers=owner).json()
+    assert follower == []
+    # And the words are unreadable in the log itself: their subject's key is gone.
+    stored = container.log.repository.get(remote_post_id(create["object"]["id"]), version=1)
+    assert stored.content == ""

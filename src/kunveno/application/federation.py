@@ -248,6 +248,20 @@ class FederationService:
 
         return self._commands.run(decide)
 
+    def delete_posts_of(self, author_url: str, post_ids: list[UUID]) -> Outcome[int]:
+        """A deleted remote actor's posts here go with it (each by its author, so a post of
+        someone else in the list is refused, not deleted)."""
+
+        def decide() -> Decision[int]:
+            actor = Actor.remote(author_url)
+            posts = [self._log.load(Post, post_id, "post") for post_id in post_ids]
+            mine = [p for p in posts if p.author == str(actor) and not p.deleted]
+            for post in mine:
+                post.delete(actor=actor, moderator=False, at=self._clock.now())
+            return list(mine), len(mine)
+
+        return self._commands.run(decide)
+
     # -- likes and boosts -------------------------------------------------------------------
 
     def react(self, kind: str, actor_url: str, object_url: str, activity_id: str) -> Outcome[None]:

@@ -277,6 +277,12 @@ class Queries:
             (community_id, limit),
         )
 
+    def post_ids_by(self, author: str) -> list[str]:
+        rows = self._store.query(
+            "SELECT id FROM rm_posts WHERE author = %s AND deleted = 0 ORDER BY id", (author,)
+        )
+        return [row["id"] for row in rows]
+
     def post(self, post_id: str) -> Row | None:
         return self._one("SELECT * FROM rm_posts WHERE id = %s", (post_id,))
 

@@ -10,6 +10,7 @@ Reject where the sender expects an answer (a Join).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -41,9 +42,11 @@ from kunveno.application.federation import (
     remote_post_id,
 )
 from kunveno.application.outgoing import OutgoingService, Target
+from kunveno.domain.actor import Actor
 from kunveno.domain.errors import DomainError, NotFound
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import RequestKind
+from kunveno.domain.pii import subject_of
 from kunveno.projections.base import Projection, handles
 from kunveno.projections.queries import Queries
 from kunveno.projections.store import Writes, timestamp
@@ -68,8 +71,10 @@ class InboxProcessor(Projection):
         accounts: AccountService,
         queries: Queries,
         outgoing: OutgoingService,
+        shred: Callable[[UUID], None] | None = None,
     ) -> None:
         self._outgoing = outgoing
+        self._shred = shred
         self._urls = urls
         self._queries = queries
         self._actors = actors
@@ -136,7 +141,8 @@ class InboxProcessor(Projection):
             self._federation.react("announce", actor, target, activity_id)
 
     def _on_delete(self, actor: str, _: str, target: str | None, __: Any) -> None:
-        """An actor deleted itself: its follows end and its registrations are cancelled."""
+        """An actor deleted itself: its follows end, its registrations are cancelled, its likes
+        withdrawn, and what it said here (posts, messages: its subject's key) is shredded."""
         if target is None:
             return
         if target != actor:
@@ -149,6 +155,11 @@ class InboxProcessor(Projection):
             self._federation.leave(actor, UUID(registration["gathering_id"]))
         for reaction in self._queries.reactions_by(actor):
             self._federation.withdraw(reaction["kind"], actor, reaction["object_url"])
+        post_ids = self._queries.post_ids_by(str(Actor.remote(actor)))
+        if post_ids:
+            self._federation.delete_posts_of(actor, [UUID(p) for p in post_ids])
+        if self._shred is not None:
+            self._shred(subject_of(Actor.remote(actor)))
 
     def _on_join(self, actor: str, activity_id: str, target: str | None, raw: Any) -> None:
         gathering_id = self._gathering_id(target)
