@@ -24,6 +24,7 @@ from kunveno.adapters.activitypub.signatures import sign_request
 from kunveno.adapters.passwords import Argon2PasswordHasher
 from kunveno.adapters.persistence.database import Database, parse_database_url
 from kunveno.adapters.persistence.pii import PIITranscoding, SubjectKeys
+from kunveno.adapters.privacy import PrivacyJobs
 from kunveno.application.accounts import AccountService
 from kunveno.application.communities import CommunityService
 from kunveno.application.federation import FederationService
@@ -64,6 +65,7 @@ class Container:
     actors: RemoteActors
     blocks: Blocks
     subject_keys: SubjectKeys
+    privacy: PrivacyJobs
     resolver: Resolver
     inbox: InboxReceiver
     inbox_processor: ProjectionRunner
@@ -77,8 +79,10 @@ class Container:
         self.inbox_processor.start()
         self.outbox_runner.start()
         self.deliveries.start()
+        self.privacy.start()
 
     def stop_background(self) -> None:
+        self.privacy.stop()
         self.deliveries.stop()
         self.outbox_runner.stop()
         self.inbox_processor.stop()
@@ -211,6 +215,7 @@ def build(
         actors=actors,
         blocks=blocks,
         subject_keys=subject_keys,
+        privacy=PrivacyJobs(read_store, subject_keys, clock),
         resolver=Resolver(
             http,
             actors,
