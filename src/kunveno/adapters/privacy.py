@@ -8,12 +8,10 @@ too (the registration itself still counts).
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from kunveno.adapters.persistence.pii import SubjectKeys
+from kunveno.adapters.scheduler import IntervalJob
 from kunveno.application.ports import Clock
 from kunveno.projections.store import ReadStore, timestamp
 
@@ -27,7 +25,7 @@ class PrivacyJobs:
         self._store = store
         self._keys = keys
         self._clock = clock
-        self._scheduler: Any = None
+        self._job = IntervalJob("privacy", INTERVAL_SECONDS, self._run)
 
     def drop_ended_contacts(self) -> int:
         """Shred the contact of every anonymous registrant of a gathering that has ended."""
@@ -43,19 +41,10 @@ class PrivacyJobs:
         return len(rows)
 
     def start(self) -> None:
-        if self._scheduler is not None:
-            return
-        scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(
-            self._run, "interval", seconds=INTERVAL_SECONDS, id="privacy", coalesce=True
-        )
-        scheduler.start()
-        self._scheduler = scheduler
+        self._job.start()
 
     def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        self._job.stop()
 
     def _run(self) -> None:
         try:

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from kunveno.adapters.activitypub.blocks import Blocks
 from kunveno.adapters.activitypub.documents import AP_MEDIA_TYPE
 from kunveno.adapters.activitypub.fetching import FetchError, SafeHttp
 from kunveno.adapters.activitypub.keys import KeyStore
 from kunveno.adapters.activitypub.signatures import sign_request
+from kunveno.adapters.scheduler import IntervalJob
 from kunveno.application.ports import Clock
 from kunveno.projections.store import ReadStore, Row, timestamp
 
@@ -103,7 +102,7 @@ class DeliveryWorker:
         self._interval = interval
         self._jitter = jitter
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="delivery")
-        self._scheduler: Any = None
+        self._job_runner = IntervalJob("deliveries", interval, self._job)
         self._running = threading.Lock()
         self._failing_lock = threading.Lock()
         self._failing: tuple[float, frozenset[str]] = (0.0, frozenset())
@@ -117,30 +116,15 @@ class DeliveryWorker:
     # -- the scheduled job ------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._scheduler is not None:
-            return
-        scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(
-            self._job,
-            "interval",
-            seconds=self._interval,
-            id="deliveries",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.start()
-        self._scheduler = scheduler
+        self._job_runner.start()
 
     def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        self._job_runner.stop()
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def poke(self, position: int = 0) -> None:
         """New work may be queued: run the job now rather than at its next interval."""
-        if self._scheduler is not None:
-            self._scheduler.modify_job("deliveries", next_run_time=datetime.now().astimezone())
+        self._job_runner.run_soon()
 
     def _job(self) -> None:
         try:
