@@ -11,12 +11,13 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from kunveno import __version__
 from kunveno.bootstrap import Container, build
 from kunveno.domain.actor import Actor
 from kunveno.domain.blocklist import normalise_entry
-from kunveno.domain.errors import DomainError
+from kunveno.domain.errors import DomainError, NotFound
 from kunveno.settings import Settings
 
 
@@ -166,6 +167,27 @@ def _list_reports(node: Container, _: argparse.Namespace) -> int:
     return 0
 
 
+def _export(node: Container, args: argparse.Namespace) -> int:
+    from kunveno.adapters.portability.export import write_export
+
+    try:
+        person_id = node.accounts.person_id_for(args.username)
+    except NotFound:
+        raise NotFound(f"no such person: {args.username!r}") from None
+    if any(status.lag for status in node.projections.status()):
+        node.projections.catch_up(_Progress())  # no server may be running to fold the log
+    output = Path(args.output)
+    partial = output.with_name(f".{output.name}.part")
+    try:
+        with partial.open("wb") as sink:
+            events = write_export(node, person_id, sink, _Progress())
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"exported {events} events of {args.username} to {output}")
+    return 0
+
+
 def _seed_demo(node: Container, _: argparse.Namespace) -> int:
     from kunveno.demo import seed_demo
 
@@ -255,6 +277,13 @@ def parser() -> argparse.ArgumentParser:
     _command(admin, "reports", "list reports (Flag) received from other servers").set_defaults(
         run=_with_node(_list_reports)
     )
+
+    export = _command(commands, "export", "export everything a person did, as a zip")
+    export.add_argument("username")
+    export.add_argument(
+        "-o", "--output", required=True, metavar="FILE.zip", help="where to write the zip"
+    )
+    export.set_defaults(run=_with_node(_export))
 
     demo = _command(commands, "demo", "demo data").add_subparsers(
         dest="demo_command", required=True, metavar="ACTION"

@@ -34,6 +34,7 @@ VIEWS = {
     "followers",
     "blocks",
     "posts",
+    "personal_index",
 }
 
 # Every command, and the purpose its --help must state.
@@ -54,6 +55,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("admin", "blocks"): "list the blocked domains and actors",
     ("admin", "erase"): "erase a person: their personal data, for good",
     ("admin", "reports"): "list reports (Flag) received from other servers",
+    ("export",): "export everything a person did, as a zip",
     ("demo",): "demo data",
     ("demo", "seed"): "seed a demo community when the store is empty",
 }

@@ -36,10 +36,9 @@ def _scrub_activities(node: Container, person_url: str) -> None:
         "SELECT id, type FROM fed_activities WHERE body LIKE %s AND NOT (type = %s AND actor = %s)",
         (pattern, "Delete", person_url),
     )
+    tombstones = [
+        (json.dumps({"id": row["id"], "type": "Tombstone", "formerType": row["type"]}), row["id"])
+        for row in rows
+    ]
     with node.read_store.transaction() as cur:
-        for row in rows:
-            tombstone = {"id": row["id"], "type": "Tombstone", "formerType": row["type"]}
-            cur.execute(
-                "UPDATE fed_activities SET body = %s WHERE id = %s",
-                (json.dumps(tombstone), row["id"]),
-            )
+        cur.executemany("UPDATE fed_activities SET body = %s WHERE id = %s", tombstones)

@@ -140,6 +140,7 @@ class ProjectionRunner:
             position = self._positions[projection.name]
             for notification_id, event in events:
                 if notification_id > position and isinstance(event, DomainEvent):
+                    writes.position = notification_id
                     projection.apply(event, writes)
         with self._store.transaction() as cur:
             # Compare-and-set of every position at once: if another runner moved one, its

@@ -52,7 +52,8 @@ def timestamp(moment: datetime) -> str:
 
 
 def from_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # fromisoformat reads the trailing Z (Python 3.11) and is many times faster than strptime.
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 MAX_PARAMS = 999  # SQLite's historical bound on parameters in one statement
@@ -77,6 +78,8 @@ class Writes:
     """
 
     def __init__(self) -> None:
+        # The log position of the event being folded, set by the runner before each handler.
+        self.position: int = 0
         self._rows: dict[tuple[str, tuple[tuple[str, Any], ...]], _RowChange] = {}
         self._appended: dict[tuple[str, tuple[str, ...]], list[Params]] = {}
         self._new: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[Params]] = {}

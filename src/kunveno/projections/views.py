@@ -21,6 +21,7 @@ from kunveno.domain.reaction import Reaction
 from kunveno.domain.registration import Registration
 from kunveno.domain.remote_gathering import RemoteGathering
 from kunveno.projections.base import Projection, handles
+from kunveno.projections.personal import PersonalIndex
 from kunveno.projections.store import Writes, timestamp
 
 
@@ -608,4 +609,5 @@ ALL_VIEWS: tuple[type[Projection], ...] = (
     OutgoingView,
     RemoteGatheringsView,
     PostsView,
+    PersonalIndex,
 )

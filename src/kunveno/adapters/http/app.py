@@ -17,6 +17,7 @@ from . import (
     federation,
     gatherings,
     inbox,
+    portability,
     posts,
     presenters,
     remote,
@@ -39,8 +40,18 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
     app = FastAPI(title="Kunveno", version=__version__, lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
-    for module in (accounts, communities, gatherings, posts, federation, inbox, remote, admin):
+    for module in (
+        accounts,
+        communities,
+        gatherings,
+        posts,
+        federation,
+        inbox,
+        remote,
+        admin,
+    ):
         app.include_router(module.router)
+    app.include_router(portability.router)
 
     @app.get("/communities/{slug}/calendar.ics", tags=["calendar"], dependencies=[Fresh])
     def calendar(slug: str, node: Node, me: MaybeMe) -> Response:
