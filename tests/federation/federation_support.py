@@ -25,13 +25,12 @@ class ServedNode:
 def served_node(database_url: str, **extra: object) -> Iterator[ServedNode]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = test_settings(
-        database_url,
-        base_url=url,
-        federation_allow_http=True,
-        federation_allow_private=True,
-        **extra,
-    )
+    options: dict[str, object] = {
+        "base_url": url,
+        "federation_allow_http": True,
+        "federation_allow_private": True,
+    }
+    settings = test_settings(database_url, **(options | extra))
     container = build(settings)
     try:
         with LiveServer(container, port), httpx.Client(base_url=url, timeout=15) as api:

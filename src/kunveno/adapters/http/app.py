@@ -17,6 +17,7 @@ from . import (
     federation,
     gatherings,
     inbox,
+    media,
     portability,
     posts,
     presenters,
@@ -49,6 +50,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
         inbox,
         remote,
         admin,
+        media,
     ):
         app.include_router(module.router)
     app.include_router(portability.router)
