@@ -18,6 +18,7 @@ from . import (
     gatherings,
     inbox,
     media,
+    moving,
     portability,
     posts,
     presenters,
@@ -54,6 +55,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
     ):
         app.include_router(module.router)
     app.include_router(portability.router)
+    app.include_router(moving.router)
 
     @app.get("/communities/{slug}/calendar.ics", tags=["calendar"], dependencies=[Fresh])
     def calendar(slug: str, node: Node, me: MaybeMe) -> Response:

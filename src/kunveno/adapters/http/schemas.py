@@ -243,3 +243,15 @@ class Block(BaseModel):
     value: str
     reason: str
     blocked_at: datetime
+
+
+class ImportCounts(BaseModel):
+    follows: int  # communities and accounts asked to follow
+    registrations: int  # future gatherings asked to join
+    posts: int  # posts found in the archive: counted, not recreated here
+
+
+class ImportAnswer(BaseModel):
+    imported: ImportCounts
+    aliases: list[str]
+    skipped: list[str]  # on this node itself, past, cancelled, or unreachable
