@@ -16,6 +16,7 @@ from peer import AS, Peer
 
 from kunveno.adapters.activitypub.signatures import load_public_key, parse_signature, verify_request
 from kunveno.application.federation import remote_post_id
+from kunveno.domain.post import Post
 
 
 @pytest.fixture
@@ -368,5 +369,5 @@ def test_a_deleted_remote_actor_takes_what_it_said_here_along(node: ServedNode, 
     follower = node.api.get("/api/v1/communities/menders/followers", headers=owner).json()
     assert follower == []
     # And the words are unreadable in the log itself: their subject's key is gone.
-    stored = container.log.repository.get(remote_post_id(create["object"]["id"]), version=1)
+    stored: Post = container.log.repository.get(remote_post_id(create["object"]["id"]), version=1)
     assert stored.content == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -64,10 +65,8 @@ def test_the_contact_of_anonymous_registrants_is_dropped_after_the_gathering(
     without = node.gatherings.register_anonymous(gathering_id, None).value
     node.projections.catch_up()
 
-    def email_of(registration_id: object) -> str | None:
-        registration = node.log.repository.get(registration_id)  # type: ignore[arg-type]
-        assert isinstance(registration, Registration)
-        return registration.email
+    def email_of(registration_id: UUID) -> str | None:
+        return node.log.load(Registration, registration_id, "registration").email
 
     assert node.privacy.drop_ended_contacts() == 0  # not over yet
     assert email_of(with_email.registration_id) == "anon@example.org"
