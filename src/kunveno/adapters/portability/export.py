@@ -492,9 +492,12 @@ following.json      The accounts of other servers you follow (or asked to).
 Importing it elsewhere
 ----------------------
 
-- Kunveno nodes take this zip as it is, to recreate your profile, membership requests,
-  registrations for future gatherings and posts there (POST /api/v1/me/import, where the
-  node offers it).
+- Another Kunveno node takes this zip as it is (POST /api/v1/me/import) to recreate your
+  profile, your follows of communities and accounts, and your registrations for future
+  gatherings. First name your new account as an alias of this one here (PUT
+  /api/v1/me/aliases): that is how the other node knows the export is yours. Then move this
+  account (POST /api/v1/me/move), and your followers follow you there. Your posts are
+  counted by the import but stay here.
 - Tools that read Mastodon account archives read actor.json and outbox.json.
 - Any calendar application (Thunderbird, Apple Calendar, Google Calendar, Nextcloud...)
   imports gatherings.ics.
