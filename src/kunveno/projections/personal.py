@@ -87,6 +87,8 @@ class PersonalIndex(Projection):
             thing_id TEXT NOT NULL, position BIGINT NOT NULL, originator_id TEXT NOT NULL,
             originator_version INTEGER NOT NULL, topic TEXT NOT NULL,
             PRIMARY KEY (thing_id, position))""",
+        "CREATE INDEX IF NOT EXISTS rm_personal_related_by_position "
+        "ON rm_personal_related (position)",
     )
 
     def apply(self, event: DomainEvent, writes: Writes) -> None:
@@ -249,14 +251,17 @@ def _post_id(object_url: str) -> str | None:
 # -- reading a person's data -----------------------------------------------------------------
 
 _COLUMNS = "position, originator_id, originator_version, topic"
-# The things of a person: theirs, and the things of their things (the likes of their posts).
-_THINGS = (
-    "SELECT thing_id FROM rm_personal_things WHERE person_id = %s "
-    "UNION ALL SELECT c.thing_id FROM rm_personal_things c "
-    "JOIN rm_personal_things p ON p.thing_id = c.parent_id WHERE p.person_id = %s"
-)
 _DIRECT = f"SELECT {_COLUMNS} FROM rm_personal_events WHERE person_id = %s"
-_RELATED = f"SELECT {_COLUMNS} FROM rm_personal_related WHERE thing_id IN ({_THINGS})"
+# Events about a thing of the person's: theirs, or a thing of their thing (a like of their
+# post). Read in log order through the position index, joining each row to its thing, so a
+# page costs the rows it passes over, not (as an IN over all their things did) all of their
+# things again: an export of 100,000 posts read pages in time that grew with the history.
+_RELATED = (
+    "SELECT r.position, r.originator_id, r.originator_version, r.topic "
+    "FROM rm_personal_related r JOIN rm_personal_things t ON t.thing_id = r.thing_id "
+    "LEFT JOIN rm_personal_things o ON o.thing_id = t.parent_id "
+    "WHERE (t.person_id = %s OR o.person_id = %s)"
+)
 
 
 def _marks(count: int) -> str:
