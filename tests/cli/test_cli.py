@@ -22,6 +22,7 @@ from kunveno.settings import Settings
 pytestmark = pytest.mark.slow  # every test here starts interpreters
 
 VIEWS = {
+    "imported_posts",
     "reports",
     "outgoing",
     "remote_gatherings",

@@ -88,6 +88,12 @@ def test_ada_moves_from_a_to_b_with_her_community_gathering_and_follower(
     assert called_off["url"] not in answer["skipped"]  # left out when read
     me = b.api.get("/api/v1/me", headers=ada2).json()
     assert me["display_name"] == "ada"
+    # Her post came along as an imported post of hers, with its original id and date.
+    [brought] = b.api.get("/api/v1/me/imported-posts", headers=ada2).json()
+    assert (brought["original_url"], brought["content"]) == (posted.json()["url"], "hi")
+    assert brought["published_at"] is not None
+    assert brought["published_at"][:16] == posted.json()["published_at"][:16]
+    assert brought["context"] == community_url
 
     # A accepts both: ada2@B follows the community and takes part in the gathering.
     eventually(lambda: statuses(b, "/api/v1/me/following", ada2).get(community_url) == "accepted")
@@ -112,6 +118,7 @@ def test_ada_moves_from_a_to_b_with_her_community_gathering_and_follower(
     joins = b.api.get("/api/v1/me/remote-registrations", headers=ada2).json()
     assert [j["target"] for j in joins] == [created["url"]]
     assert participants().count(ada2_url) == 1
+    assert len(b.api.get("/api/v1/me/imported-posts", headers=ada2).json()) == 1
 
     # ada moves: her follower on C follows ada2 on B.
     moved = a.api.post("/api/v1/me/move", json={"address": handle(b, "ada2")}, headers=ada)

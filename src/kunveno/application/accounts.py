@@ -10,6 +10,7 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4, uuid5
 
@@ -18,6 +19,7 @@ from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
 from kunveno.application.ports import Clock, PasswordHasher, Shredder
 from kunveno.domain.actor import Actor
 from kunveno.domain.errors import InvalidValue, NameTaken, NotFound
+from kunveno.domain.imported import ImportedPost
 from kunveno.domain.names import NameClaim, normalise_username
 from kunveno.domain.person import AccessToken, Person
 
@@ -34,6 +36,14 @@ def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidValue(f"a password has {MIN_PASSWORD}-{MAX_PASSWORD} characters")
     return password
+
+
+@dataclass(frozen=True)
+class ImportedPostData:
+    original_url: str
+    content: str
+    published: datetime | None
+    context: str | None
 
 
 class AccountService:
@@ -167,6 +177,27 @@ class AccountService:
                 return [], False
             person.erase(actor=by, at=self._clock.now())
             return [person], True
+
+        return self._commands.run(decide)
+
+    def import_posts(self, person_id: UUID, posts: list[ImportedPostData]) -> Outcome[int]:
+        """Bring posts along from another server; one already brought is left as it is."""
+
+        def decide() -> Decision[int]:
+            now = self._clock.now()
+            fresh = [
+                ImportedPost.bring(
+                    person_id=person_id,
+                    original_url=post.original_url,
+                    content=post.content,
+                    published=post.published,
+                    context=post.context,
+                    at=now,
+                )
+                for post in posts
+                if not self._log.exists(ImportedPost.id_for(person_id, post.original_url))
+            ]
+            return list(fresh), len(fresh)
 
         return self._commands.run(decide)
 

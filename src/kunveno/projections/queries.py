@@ -283,6 +283,12 @@ class Queries:
         )
         return [row["id"] for row in rows]
 
+    def imported_posts(self, person_id: str) -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_imported_posts WHERE person_id = %s ORDER BY published_at, id",
+            (person_id,),
+        )
+
     def post(self, post_id: str) -> Row | None:
         return self._one("SELECT * FROM rm_posts WHERE id = %s", (post_id,))
 

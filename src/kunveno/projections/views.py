@@ -12,6 +12,7 @@ from kunveno.domain.blocklist import Blocklist
 from kunveno.domain.community import Community, Role
 from kunveno.domain.follow import Follow, FollowStatus
 from kunveno.domain.gathering import Gathering, RegistrationStatus
+from kunveno.domain.imported import ImportedPost
 from kunveno.domain.inbound import InboundActivity
 from kunveno.domain.outgoing import OutgoingRequest, RequestStatus
 from kunveno.domain.person import Person
@@ -521,6 +522,40 @@ class ReportsView(Projection):
         )
 
 
+class ImportedPostsView(Projection):
+    """Posts people brought along from other servers, with their original dates."""
+
+    name = "imported_posts"
+    version = 1
+    tables = ("rm_imported_posts",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_imported_posts (
+            id TEXT PRIMARY KEY, person_id TEXT NOT NULL, original_url TEXT NOT NULL,
+            content TEXT NOT NULL, published_at TEXT, context TEXT, imported_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_imported_posts_by_person "
+        "ON rm_imported_posts (person_id, published_at)",
+    )
+
+    @handles(ImportedPost.Imported)
+    def imported(self, e: ImportedPost.Imported, w: Writes) -> None:
+        w.upsert(
+            "rm_imported_posts",
+            {"id": str(e.originator_id)},
+            {
+                "person_id": str(e.person_id),
+                "original_url": e.original_url,
+                "content": reveal(e.content) or "",
+                "published_at": None if e.published is None else timestamp(e.published),
+                "context": e.context,
+                "imported_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(Person.Erased)
+    def erased(self, e: Person.Erased, w: Writes) -> None:
+        w.delete("rm_imported_posts", {"person_id": str(e.originator_id)})
+
+
 class BlocksView(Projection):
     """The node's blocked domains and actors, as the inbox and deliveries consult them."""
 
@@ -608,6 +643,7 @@ ALL_VIEWS: tuple[type[Projection], ...] = (
     ReactionsView,
     OutgoingView,
     RemoteGatheringsView,
+    ImportedPostsView,
     PostsView,
     PersonalIndex,
 )

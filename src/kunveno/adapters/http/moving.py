@@ -11,9 +11,10 @@ from kunveno.adapters.portability.importer import (
     ArchiveRefused,
     import_archive,
 )
+from kunveno.projections.store import from_timestamp
 
 from . import schemas
-from .deps import Me, Node
+from .deps import Fresh, Me, Node
 from .errors import error_response
 
 router = APIRouter(prefix="/api/v1", tags=["portability"])
@@ -60,3 +61,20 @@ async def import_export(
         aliases=done.aliases,
         skipped=done.skipped,
     )
+
+
+@router.get("/me/imported-posts", dependencies=[Fresh])
+def imported_posts(node: Node, me: Me) -> list[schemas.ImportedPost]:
+    """The posts I brought along from another server, oldest first, with their dates."""
+    return [
+        schemas.ImportedPost(
+            original_url=row["original_url"],
+            content=row["content"],
+            published_at=None
+            if row["published_at"] is None
+            else from_timestamp(row["published_at"]),
+            context=row["context"],
+            imported_at=from_timestamp(row["imported_at"]),
+        )
+        for row in node.queries.imported_posts(str(me))
+    ]

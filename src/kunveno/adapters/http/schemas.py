@@ -255,3 +255,11 @@ class ImportAnswer(BaseModel):
     imported: ImportCounts
     aliases: list[str]
     skipped: list[str]  # on this node itself, past, cancelled, or unreachable
+
+
+class ImportedPost(BaseModel):
+    original_url: str
+    content: str
+    published_at: datetime | None
+    context: str | None
+    imported_at: datetime

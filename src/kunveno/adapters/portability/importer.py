@@ -12,9 +12,12 @@ importing account among its aliases (``alsoKnownAs``). What is recreated:
 - a Join of every future, not cancelled gathering they registered for (``registrations.json``),
   each checked live at its origin.
 
-Things of this node itself are skipped (the person registers or joins here directly). Posts are
-counted, not recreated: a post belongs to a community's timeline, and an imported archive of
-them needs a record of its own. Every step is idempotent: an import twice asks nothing twice.
+- their posts (``outbox.json``), as imported posts of theirs with their original ids, dates and
+  communities (a post belongs to a community's timeline over there; here it is their archive,
+  ``GET /api/v1/me/imported-posts``).
+
+Things of this node itself are skipped (the person registers or joins here directly). Every
+step is idempotent: an import twice asks nothing twice and brings no post twice.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from uuid import UUID
 
 from kunveno.adapters.activitypub.fetching import FetchError
 from kunveno.adapters.activitypub.processor import event_details
+from kunveno.adapters.activitypub.sanitize import plain_text
 from kunveno.adapters.activitypub.vocabulary import InvalidActivity, parse_json_bounded
+from kunveno.application.accounts import ImportedPostData
 from kunveno.application.log import Decision
 from kunveno.application.outgoing import Target
 from kunveno.bootstrap import Container
@@ -38,6 +43,7 @@ from kunveno.domain.actor import Actor
 from kunveno.domain.errors import DomainError, PermissionDenied
 from kunveno.domain.outgoing import RequestKind
 from kunveno.domain.person import MAX_ALIASES, MAX_DISPLAY_NAME, Person
+from kunveno.domain.post import MAX_CONTENT
 
 MAX_ARCHIVE_BYTES = 50 * 1024 * 1024  # the request body
 MAX_MEMBER_BYTES = 10 * 1024 * 1024  # each member read, decompressed
@@ -59,6 +65,9 @@ class ArchiveRefused(DomainError):
         self.code = code
 
 
+POSTS_PER_COMMAND = 200
+
+
 class NotYours(PermissionDenied):
     code = "not_yours"
 
@@ -71,7 +80,7 @@ class Archive:
     name: str | None
     follows: tuple[str, ...]
     joins: tuple[tuple[str, datetime | None], ...]  # gathering URL, start as the zip says
-    posts: int
+    posts: tuple[ImportedPostData, ...]
 
 
 @dataclass
@@ -234,13 +243,28 @@ def _instant(value: Any, where: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-def _posts(outbox: dict[str, Any] | None) -> int:
-    count = 0
+def _posts(outbox: dict[str, Any] | None) -> tuple[ImportedPostData, ...]:
+    """The Notes of the outbox's Creates: original id, text, date and where they were said."""
+    posts: dict[str, ImportedPostData] = {}
     for item in _items(outbox, "orderedItems", "outbox.json"):
         note = item.get("object")
-        if item.get("type") == "Create" and isinstance(note, dict) and note.get("type") == "Note":
-            count += 1
-    return count
+        if item.get("type") != "Create" or not isinstance(note, dict):
+            continue
+        if note.get("type") != "Note":
+            continue
+        url = _url(note.get("id"), "outbox.json: a Note's id")
+        content = note.get("content")
+        text = plain_text(content)[:MAX_CONTENT] if isinstance(content, str) else ""
+        if not text.strip():
+            continue
+        audience = note.get("audience")
+        posts[url] = ImportedPostData(
+            original_url=url,
+            content=text,
+            published=_instant(note.get("published"), "outbox.json: a Note's published"),
+            context=audience if isinstance(audience, str) else None,
+        )
+    return tuple(posts.values())
 
 
 # -- recreating it here --------------------------------------------------------------------
@@ -265,7 +289,11 @@ def import_archive(node: Container, person_id: UUID, body: bytes) -> Imported:
             "(PUT /api/v1/me/aliases on that server), then import again"
         )
 
-    done = Imported(posts=archive.posts)
+    done = Imported(posts=len(archive.posts))
+    for start in range(0, len(archive.posts), POSTS_PER_COMMAND):
+        node.accounts.import_posts(
+            person_id, list(archive.posts[start : start + POSTS_PER_COMMAND])
+        )
     aliases = list(dict.fromkeys([*person.also_known_as, old.id]))[:MAX_ALIASES]
     node.accounts.set_aliases(person_id, aliases)
     done.aliases = aliases
