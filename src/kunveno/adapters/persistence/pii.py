@@ -40,6 +40,9 @@ class SubjectKeys:
         self._store = store
         self._lock = threading.Lock()
         self._cache: dict[UUID, tuple[float, bytes]] = {}
+        # A cipher per subject, made once: making one costs more than a short decryption,
+        # and a person's history is read with the same key again and again.
+        self._ciphers: dict[UUID, AESGCM] = {}
 
     def setup(self) -> None:
         with self._store.transaction() as cur:
@@ -63,6 +66,18 @@ class SubjectKeys:
         key = self._key(subject)
         return None if key in (None, _ERASED) else key
 
+    def cipher_for_reading(self, subject: UUID) -> AESGCM | None:
+        key = self.key_for_reading(subject)
+        if key is None:
+            return None
+        with self._lock:
+            cipher = self._ciphers.get(subject)
+            if cipher is None:
+                if len(self._ciphers) > 10_000:
+                    self._ciphers.clear()
+                cipher = self._ciphers[subject] = AESGCM(key)
+        return cipher
+
     def erase(self, subject: UUID) -> None:
         """Destroy the subject's key for good (and keep a tombstone so none is made again)."""
         now = timestamp(datetime.now(UTC))
@@ -76,6 +91,7 @@ class SubjectKeys:
             )
         with self._lock:
             self._cache[subject] = (time.monotonic() + CACHE_SECONDS, _ERASED)
+            self._ciphers.pop(subject, None)
 
     def is_erased(self, subject: UUID) -> bool:
         return self._key(subject) == _ERASED
@@ -100,6 +116,7 @@ class SubjectKeys:
     def _forget(self, subject: UUID) -> None:
         with self._lock:
             self._cache.pop(subject, None)
+            self._ciphers.pop(subject, None)
 
 
 class PIITranscoding(Transcoding):
@@ -123,12 +140,12 @@ class PIITranscoding(Transcoding):
     def decode(self, data: dict[str, Any]) -> PII:
         subject = UUID(data["s"])
         sealed = data.get("c")
-        key = None if sealed is None else self._keys.key_for_reading(subject)
-        if sealed is None or key is None:
+        cipher = None if sealed is None else self._keys.cipher_for_reading(subject)
+        if sealed is None or cipher is None:
             return PII(subject, None)
         raw = base64.b64decode(sealed)
         try:
-            plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], subject.bytes)
+            plaintext = cipher.decrypt(raw[:12], raw[12:], subject.bytes)
         except InvalidTag:
             return PII(subject, None)  # not this subject's ciphertext: never trust it
         return PII(subject, json.loads(plaintext))

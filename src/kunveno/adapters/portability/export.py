@@ -11,19 +11,22 @@ anything about who else registered for a gathering the person organised.
 from __future__ import annotations
 
 import hashlib
-import json
+import io
 import os
 import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import Enum
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -44,6 +47,7 @@ from kunveno.projections.store import Row, from_timestamp
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
+U = TypeVar("U")
 
 FILES = (
     "README.txt",
@@ -81,7 +85,7 @@ def write_export(
             out.write(_readme(container, person).encode())
         with _entry(archive, "actor.json") as out:
             pem = container.keys.key_pair(f"person:{person_id}").public_pem
-            out.write(_json(documents.person_actor(container.urls, person, pem), indent=2))
+            out.write(_json(documents.person_actor(container.urls, person, pem), indent=True))
         with _entry(archive, "events.jsonl") as out:
             events = _write_events(container, data, person_id, out, progress)
         with _entry(archive, "outbox.json") as out:
@@ -177,8 +181,10 @@ def _write_events(
     written = 0
     if progress is not None:
         progress("export", 0, total)
-    for page in _pages(data.events(str(person_id)), PAGE):
-        stored = fetch.by_position([int(row["position"]) for row in page])
+    pages = _pages(data.events(str(person_id)), PAGE)
+    for page, stored in _ahead(
+        pages, lambda page: fetch.by_position([int(row["position"]) for row in page])
+    ):
         for row in page:
             position = int(row["position"])
             found = stored.get(position)
@@ -316,9 +322,14 @@ def _activities(
 ) -> Iterator[dict[str, Any]]:
     """Their posts as Create{Note} and their registrations as Join{Event}, oldest first."""
     urls = container.urls
-    for page in _pages(data.events(person_id, (_POSTED, _REGISTERED)), PAGE):
+
+    def things(page: list[Row]) -> tuple[dict[str, Row], dict[str, Row]]:
         posts = data.posts([r["originator_id"] for r in page if r["topic"] == _POSTED])
         joined = data.registrations([r["originator_id"] for r in page if r["topic"] != _POSTED])
+        return posts, joined
+
+    pages = _pages(data.events(person_id, (_POSTED, _REGISTERED)), PAGE)
+    for page, (posts, joined) in _ahead(pages, things):
         for row in page:
             if row["topic"] == _POSTED:
                 post = posts.get(row["originator_id"])
@@ -522,12 +533,37 @@ What is not in it
 # -- writing -------------------------------------------------------------------------------
 
 
-def _entry(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
-    return archive.open(name, "w", force_zip64=True)
+@contextmanager
+def _entry(archive: zipfile.ZipFile, name: str) -> Iterator[IO[bytes]]:
+    with archive.open(name, "w", force_zip64=True) as raw, _Buffered(raw) as out:
+        yield out
 
 
-def _json(value: Any, *, indent: int | None = None) -> bytes:
-    return json.dumps(value, ensure_ascii=False, indent=indent).encode()
+class _Buffered(io.BufferedWriter):
+    """An entry written in large chunks: a zip entry compresses and checksums each write
+    apart, and an export is made of hundreds of thousands of short lines."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__(cast(io.RawIOBase, _Unclosed(raw)), buffer_size=1 << 18)
+
+
+class _Unclosed(io.RawIOBase):
+    """The zip entry as a raw stream, closed by the archive's own context, not by ours."""
+
+    def __init__(self, entry: IO[bytes]) -> None:
+        self._entry = entry
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return self._entry.write(data)
+
+
+def _json(value: Any, *, indent: bool = False) -> bytes:
+    """UTF-8 JSON (orjson: the export is mostly JSON encoding, and it is several times faster
+    than the standard library at it)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2 if indent else 0)
 
 
 class _JsonObject:
@@ -564,6 +600,23 @@ def _pages(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while page := list(islice(iterator, size)):
         yield page
+
+
+def _ahead(pages: Iterable[list[T]], fetch: Callable[[list[T]], U]) -> Iterator[tuple[list[T], U]]:
+    """Each page with what ``fetch`` found for it, the next one read (page and fetch) while
+    this one is written: the database's time overlaps ours, one page ahead, so memory stays
+    bounded by two pages."""
+    source = iter(pages)
+
+    def read() -> tuple[list[T], U] | None:
+        page = next(source, None)
+        return None if page is None else (page, fetch(page))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as reader:
+        future = reader.submit(read)
+        while (found := future.result()) is not None:
+            future = reader.submit(read)
+            yield found
 
 
 def _instant(text: str) -> str:
