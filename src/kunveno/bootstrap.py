@@ -26,6 +26,7 @@ from kunveno.adapters.persistence.database import Database, parse_database_url
 from kunveno.adapters.persistence.pii import PIITranscoding, SubjectKeys
 from kunveno.adapters.privacy import PrivacyJobs
 from kunveno.application.accounts import AccountService
+from kunveno.application.agents import AgentService
 from kunveno.application.communities import CommunityService
 from kunveno.application.federation import FederationService
 from kunveno.application.gatherings import GatheringService
@@ -56,6 +57,7 @@ class Container:
     communities: CommunityService
     gatherings: GatheringService
     posts: PostService
+    agents: AgentService
     commands: CommandBus
     urls: Urls
     keys: KeyStore
@@ -206,6 +208,7 @@ def build(
         communities=communities,
         gatherings=GatheringService(log, commands, clock, communities.load),
         posts=PostService(log, commands, clock, communities.load),
+        agents=AgentService(log, commands, clock, communities.load),
         commands=commands,
         urls=urls,
         keys=keys,

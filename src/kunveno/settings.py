@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     read_your_writes_timeout: float = 5.0
+    # Requests an agent may make a minute (a burst of as many, refilled evenly); then 429.
+    agent_requests_per_minute: int = 120
 
     _base_url_given: bool = PrivateAttr(default=False)
 

@@ -22,6 +22,8 @@ from kunveno.settings import Settings
 pytestmark = pytest.mark.slow  # every test here starts interpreters
 
 VIEWS = {
+    "agents",
+    "trail",
     "imported_posts",
     "reports",
     "outgoing",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+from kunveno.application.callers import Caller, as_caller
 from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
 from kunveno.application.ports import Clock
 from kunveno.domain.actor import Actor
@@ -74,11 +75,13 @@ class CommunityService:
     def leave(self, person_id: UUID, slug: str) -> Outcome[None]:
         return self._change(slug, lambda c, now: c.leave(person_id, at=now))
 
-    def approve(self, by: UUID, slug: str, person_id: UUID) -> Outcome[None]:
-        return self._change(slug, lambda c, now: c.approve(person_id, by=by, at=now))
+    def approve(self, by: UUID | Caller, slug: str, person_id: UUID) -> Outcome[None]:
+        who = as_caller(by).moderator
+        return self._change(slug, lambda c, now: c.approve(person_id, by=who, at=now))
 
-    def reject(self, by: UUID, slug: str, person_id: UUID) -> Outcome[None]:
-        return self._change(slug, lambda c, now: c.reject(person_id, by=by, at=now))
+    def reject(self, by: UUID | Caller, slug: str, person_id: UUID) -> Outcome[None]:
+        who = as_caller(by).moderator
+        return self._change(slug, lambda c, now: c.reject(person_id, by=who, at=now))
 
     def invite(self, by: UUID, slug: str, person_id: UUID) -> Outcome[None]:
         return self._change(slug, lambda c, now: c.invite(person_id, by=by, at=now))

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+from kunveno.application.callers import Caller, as_caller
 from kunveno.application.log import CommandBus, Decision, EventLog, Outcome
 from kunveno.application.ports import Clock
 from kunveno.domain.actor import Actor
@@ -59,19 +60,20 @@ class GatheringService:
         return self._log.load(Community, gathering.community_id, "community")
 
     def schedule(
-        self, person_id: UUID, slug: str, details: GatheringDetails, capacity: int | None
+        self, by: UUID | Caller, slug: str, details: GatheringDetails, capacity: int | None
     ) -> Outcome[UUID]:
         gathering_id = uuid4()
+        caller = as_caller(by)
 
         def decide() -> Decision[UUID]:
             community = self._community_for_slug(slug)
-            community.require_organiser(person_id)
+            caller.organise(community)
             gathering = Gathering.schedule(
                 gathering_id=gathering_id,
                 community_id=community.id,
                 details=details,
                 capacity=capacity,
-                actor=Actor.person(person_id),
+                actor=caller.actor,
                 at=self._clock.now(),
             )
             return [gathering], gathering_id
@@ -79,21 +81,21 @@ class GatheringService:
         return self._commands.run(decide)
 
     def change_details(
-        self, person_id: UUID, gathering_id: UUID, details: GatheringDetails
+        self, by: UUID | Caller, gathering_id: UUID, details: GatheringDetails
     ) -> Outcome[None]:
         return self._organise(
-            person_id, gathering_id, lambda g, a, now: g.change_details(details, actor=a, at=now)
+            by, gathering_id, lambda g, a, now: g.change_details(details, actor=a, at=now)
         )
 
     def change_capacity(
-        self, person_id: UUID, gathering_id: UUID, capacity: int | None
+        self, by: UUID | Caller, gathering_id: UUID, capacity: int | None
     ) -> Outcome[None]:
         return self._organise(
-            person_id, gathering_id, lambda g, a, now: g.change_capacity(capacity, actor=a, at=now)
+            by, gathering_id, lambda g, a, now: g.change_capacity(capacity, actor=a, at=now)
         )
 
     def change(
-        self, person_id: UUID, gathering_id: UUID, details: GatheringDetails, capacity: int | None
+        self, by: UUID | Caller, gathering_id: UUID, details: GatheringDetails, capacity: int | None
     ) -> Outcome[None]:
         """Replace details and capacity in one save: a refused capacity changes nothing."""
 
@@ -101,25 +103,25 @@ class GatheringService:
             g.change_details(details, actor=actor, at=now)
             g.change_capacity(capacity, actor=actor, at=now)
 
-        return self._organise(person_id, gathering_id, act)
+        return self._organise(by, gathering_id, act)
 
-    def cancel(self, person_id: UUID, gathering_id: UUID) -> Outcome[None]:
-        return self._organise(person_id, gathering_id, lambda g, a, now: g.cancel(actor=a, at=now))
+    def cancel(self, by: UUID | Caller, gathering_id: UUID) -> Outcome[None]:
+        return self._organise(by, gathering_id, lambda g, a, now: g.cancel(actor=a, at=now))
 
     def approve_registration(
-        self, person_id: UUID, gathering_id: UUID, registration_id: UUID
+        self, by: UUID | Caller, gathering_id: UUID, registration_id: UUID
     ) -> Outcome[RegistrationStatus]:
         return self._organise(
-            person_id,
+            by,
             gathering_id,
             lambda g, a, now: g.approve(registration_id, actor=a, at=now),
         )
 
     def decline_registration(
-        self, person_id: UUID, gathering_id: UUID, registration_id: UUID
+        self, by: UUID | Caller, gathering_id: UUID, registration_id: UUID
     ) -> Outcome[None]:
         return self._organise(
-            person_id,
+            by,
             gathering_id,
             lambda g, a, now: g.decline(registration_id, actor=a, at=now),
         )
@@ -208,13 +210,15 @@ class GatheringService:
 
     def _organise(
         self,
-        person_id: UUID,
+        by: UUID | Caller,
         gathering_id: UUID,
         act: Callable[[Gathering, Actor, datetime], R],
     ) -> Outcome[R]:
+        caller = as_caller(by)
+
         def decide() -> Decision[R]:
             gathering = self.load(gathering_id)
-            self.community_of(gathering).require_organiser(person_id)
-            return [gathering], act(gathering, Actor.person(person_id), self._clock.now())
+            caller.organise(self.community_of(gathering))
+            return [gathering], act(gathering, caller.actor, self._clock.now())
 
         return self._commands.run(decide)

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from kunveno.domain.actor import Actor
+from kunveno.domain.agent import Agent, Scope
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
 from kunveno.domain.errors import (
     Conflict,
@@ -290,17 +291,25 @@ class Community(KunvenoAggregate):
         if str(person_id) not in self.invited:
             self._record(self.Invited, actor=Actor.person(by), at=at, person_id=person_id)
 
-    def approve(self, person_id: UUID, *, by: UUID, at: datetime) -> None:
-        self._require_role(by, Role.MODERATOR, "approve members")
+    def approve(self, person_id: UUID, *, by: UUID | Agent, at: datetime) -> None:
+        actor = self._moderator(by, "approve members")
         if not self.is_pending(person_id):
             raise Conflict("there is no pending request from this person")
-        self._record(self.JoinApproved, actor=Actor.person(by), at=at, person_id=person_id)
+        self._record(self.JoinApproved, actor=actor, at=at, person_id=person_id)
 
-    def reject(self, person_id: UUID, *, by: UUID, at: datetime) -> None:
-        self._require_role(by, Role.MODERATOR, "reject requests")
+    def reject(self, person_id: UUID, *, by: UUID | Agent, at: datetime) -> None:
+        actor = self._moderator(by, "reject requests")
         if not self.is_pending(person_id):
             raise Conflict("there is no pending request from this person")
-        self._record(self.JoinRejected, actor=Actor.person(by), at=at, person_id=person_id)
+        self._record(self.JoinRejected, actor=actor, at=at, person_id=person_id)
+
+    def _moderator(self, by: UUID | Agent, doing: str) -> Actor:
+        """A moderator (or above), or an agent of this community with moderation:write."""
+        if isinstance(by, Agent):
+            by.require(Scope.MODERATION_WRITE, self.id)
+            return by.actor
+        self._require_role(by, Role.MODERATOR, doing)
+        return Actor.person(by)
 
     def leave(self, person_id: UUID, *, at: datetime) -> None:
         role = self.role_of(person_id)

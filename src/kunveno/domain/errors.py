@@ -32,6 +32,16 @@ class PermissionDenied(DomainError):
     code = "forbidden"
 
 
+class ScopeMissing(PermissionDenied):
+    """An agent asked for what its scopes do not grant."""
+
+    code = "scope_missing"
+
+    def __init__(self, detail: str, scope: str) -> None:
+        super().__init__(detail)
+        self.scope = scope
+
+
 class Conflict(DomainError):
     """The command conflicts with the current state."""
 

@@ -34,6 +34,38 @@ class Queries:
         rows = self._store.query(sql, params)
         return rows[0] if rows else None
 
+    # -- agents ---------------------------------------------------------------------------
+
+    def agent(self, agent_id: str) -> Row | None:
+        return self._one("SELECT * FROM rm_agents WHERE id = %s", (agent_id,))
+
+    def agents(self, community_id: str) -> list[Row]:
+        return self._store.query(
+            "SELECT * FROM rm_agents WHERE community_id = %s AND status <> 'removed' "
+            "ORDER BY created_at, id",
+            (community_id,),
+        )
+
+    def agent_names(self, actors: list[str]) -> dict[str, str]:
+        """``agent:ID`` -> the agent's name, for those of ``actors`` that are agents."""
+        ids = sorted({a.partition(":")[2] for a in actors if a.startswith("agent:")})
+        if not ids:
+            return {}
+        marks = ", ".join(["%s"] * len(ids))
+        rows = self._store.query(
+            f"SELECT id, name FROM rm_agents WHERE id IN ({marks})",
+            tuple(ids),
+        )
+        return {f"agent:{row['id']}": str(row["name"]) for row in rows}
+
+    def made_by(self, thing_id: str) -> str | None:
+        """Who caused a community thing's first event (a gathering's scheduling, say)."""
+        row = self._one(
+            "SELECT actor FROM rm_trail WHERE originator_id = %s AND originator_version = 1",
+            (thing_id,),
+        )
+        return None if row is None else str(row["actor"])
+
     # -- people ---------------------------------------------------------------------------
 
     def person(self, person_id: str) -> Row | None:

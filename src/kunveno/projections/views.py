@@ -7,6 +7,7 @@ import json
 from uuid import UUID
 
 from kunveno.domain.actor import Actor
+from kunveno.domain.agent import Agent, AgentStatus
 from kunveno.domain.base import DomainEvent
 from kunveno.domain.blocklist import Blocklist
 from kunveno.domain.community import Community, Role
@@ -24,6 +25,7 @@ from kunveno.domain.remote_gathering import RemoteGathering
 from kunveno.projections.base import Projection, handles
 from kunveno.projections.personal import PersonalIndex
 from kunveno.projections.store import Writes, timestamp
+from kunveno.projections.trail import TrailView
 
 
 class PeopleView(Projection):
@@ -631,6 +633,56 @@ class PostsView(Projection):
         )
 
 
+class AgentsView(Projection):
+    """A community's agents, as its admins list them (never their tokens)."""
+
+    name = "agents"
+    version = 1
+    tables = ("rm_agents",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_agents (
+            id TEXT PRIMARY KEY, community_id TEXT NOT NULL, name TEXT NOT NULL,
+            description TEXT NOT NULL, owner_id TEXT NOT NULL, scopes TEXT NOT NULL,
+            status TEXT NOT NULL, builtin TEXT, created_at TEXT NOT NULL,
+            changed_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_agents_by_community ON rm_agents (community_id)",
+    )
+
+    @handles(Agent.Created)
+    def created(self, e: Agent.Created, w: Writes) -> None:
+        at = timestamp(e.timestamp)
+        w.upsert(
+            "rm_agents",
+            {"id": str(e.originator_id)},
+            {
+                "community_id": str(e.community_id),
+                "name": e.name,
+                "description": e.description,
+                "owner_id": str(e.owner_id),
+                "scopes": json.dumps(e.scopes),
+                "status": AgentStatus.ACTIVE.value,
+                "builtin": e.builtin,
+                "created_at": at,
+                "changed_at": at,
+            },
+        )
+
+    @handles(Agent.ScopesChanged)
+    def scopes_changed(self, e: Agent.ScopesChanged, w: Writes) -> None:
+        changes = {"scopes": json.dumps(e.scopes), "changed_at": timestamp(e.timestamp)}
+        w.update("rm_agents", {"id": str(e.originator_id)}, changes)
+
+    @handles(Agent.Suspended, Agent.Resumed, Agent.Removed)
+    def status_changed(self, e: DomainEvent, w: Writes) -> None:
+        status = {
+            Agent.Suspended: AgentStatus.SUSPENDED,
+            Agent.Resumed: AgentStatus.ACTIVE,
+            Agent.Removed: AgentStatus.REMOVED,
+        }[type(e)]
+        changes = {"status": status.value, "changed_at": timestamp(e.timestamp)}
+        w.update("rm_agents", {"id": str(e.originator_id)}, changes)
+
+
 ALL_VIEWS: tuple[type[Projection], ...] = (
     PeopleView,
     DirectoryView,
@@ -646,4 +698,6 @@ ALL_VIEWS: tuple[type[Projection], ...] = (
     ImportedPostsView,
     PostsView,
     PersonalIndex,
+    TrailView,
+    AgentsView,
 )

@@ -78,6 +78,9 @@ class Urls:
     def gathering(self, gathering_id: str) -> str:
         return f"{self.base}/gatherings/{gathering_id}"
 
+    def agent(self, agent_id: str) -> str:
+        return f"{self.base}/agents/{agent_id}"
+
     def post(self, post_id: str) -> str:
         return f"{self.base}/posts/{post_id}"
 

@@ -13,6 +13,7 @@ from kunveno.bootstrap import Container
 from . import (
     accounts,
     admin,
+    agents,
     communities,
     federation,
     gatherings,
@@ -27,6 +28,7 @@ from . import (
 from .calendar import community_calendar
 from .deps import Fresh, MaybeMe, Node
 from .errors import install_error_handlers
+from .limits import AgentLimits
 
 
 def create_app(container: Container, *, run_projections: bool = True) -> FastAPI:
@@ -41,6 +43,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
 
     app = FastAPI(title="Kunveno", version=__version__, lifespan=lifespan)
     app.state.container = container
+    app.state.agent_limits = AgentLimits(container.settings.agent_requests_per_minute)
     install_error_handlers(app)
     for module in (
         accounts,
@@ -52,6 +55,7 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
         remote,
         admin,
         media,
+        agents,
     ):
         app.include_router(module.router)
     app.include_router(portability.router)

@@ -6,12 +6,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from kunveno.domain.agent import Scope
 from kunveno.domain.community import Membership, Role, Visibility
 from kunveno.domain.names import normalise_slug
 from kunveno.projections.store import from_timestamp
 
 from . import presenters, schemas
-from .deps import Fresh, MaybeMe, Me, Node
+from .deps import Acting, Fresh, MaybeActing, MaybeMe, Me, Node
 
 router = APIRouter(prefix="/api/v1/communities", tags=["communities"])
 
@@ -39,8 +40,8 @@ def directory(node: Node, me: MaybeMe) -> list[schemas.Community]:
 
 
 @router.get("/{slug}", dependencies=[Fresh])
-def one_community(slug: str, node: Node, me: MaybeMe) -> schemas.Community:
-    return presenters.community(node, presenters.visible_community(node, slug, me))
+def one_community(slug: str, node: Node, me: MaybeActing) -> schemas.Community:
+    return presenters.community(node, presenters.community_for(node, slug, me))
 
 
 @router.post("/{slug}/members", status_code=201)
@@ -50,8 +51,10 @@ def join(slug: str, node: Node, me: Me) -> schemas.JoinAnswer:
 
 
 @router.get("/{slug}/members", dependencies=[Fresh])
-def members(slug: str, node: Node, me: MaybeMe) -> list[schemas.Member]:
-    row = presenters.visible_community(node, slug, me)
+def members(slug: str, node: Node, me: MaybeActing) -> list[schemas.Member]:
+    row = presenters.community_for(node, slug, me)
+    if me is not None:
+        me.reads(Scope.MEMBERS_READ, row["id"])
     return [schemas.Member(**m) for m in node.queries.members(row["id"])]
 
 
@@ -79,20 +82,26 @@ def change_role(
 
 
 @router.get("/{slug}/join-requests", dependencies=[Fresh])
-def join_requests(slug: str, node: Node, me: Me) -> list[schemas.Member]:
-    row = presenters.visible_community(node, slug, me)
-    presenters.require_role(node, row["id"], me, presenters.ORGANISERS)
+def join_requests(slug: str, node: Node, me: Acting) -> list[schemas.Member]:
+    row = presenters.community_for(node, slug, me)
+    if me.agent is not None:
+        me.reads(Scope.MEMBERS_READ, row["id"])
+    else:
+        assert me.person_id is not None
+        presenters.require_role(node, row["id"], me.person_id, presenters.ORGANISERS)
     return [schemas.Member(**r, role="pending") for r in node.queries.join_requests(row["id"])]
 
 
 @router.post("/{slug}/join-requests/{person_id}/approve", status_code=204)
-def approve(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
+def approve(slug: str, person_id: UUID, node: Node, me: Acting) -> Response:
+    presenters.community_for(node, slug, me)
     node.communities.approve(me, slug, person_id)
     return Response(status_code=204)
 
 
 @router.post("/{slug}/join-requests/{person_id}/reject", status_code=204)
-def reject(slug: str, person_id: UUID, node: Node, me: Me) -> Response:
+def reject(slug: str, person_id: UUID, node: Node, me: Acting) -> Response:
+    presenters.community_for(node, slug, me)
     node.communities.reject(me, slug, person_id)
     return Response(status_code=204)
 

@@ -1,15 +1,18 @@
-"""Request dependencies: the node's container and the caller's identity."""
+"""Request dependencies: the node's container and who is asking (a person or an agent)."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kunveno.application.agents import is_agent_token
+from kunveno.application.callers import Caller
 from kunveno.application.errors import Unauthenticated
 from kunveno.bootstrap import Container
+from kunveno.domain.errors import PermissionDenied
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -24,11 +27,39 @@ def get_token(
     return None if credentials is None else credentials.credentials
 
 
-def optional_person(
+def optional_caller(
+    request: Request,
     container: Annotated[Container, Depends(get_container)],
     token: Annotated[str | None, Depends(get_token)],
-) -> UUID | None:
-    return None if token is None else container.accounts.authenticate(token)
+) -> Caller | None:
+    """The person or agent the token names. An agent's status is read from the log on every
+    request, so a suspension or removal holds from the very next one."""
+    if token is None:
+        return None
+    if not is_agent_token(token):
+        return Caller.person(container.accounts.authenticate(token))
+    agent = container.agents.authenticate(token)
+    # From here a refusal is recorded in the agent's trail (see errors.py).
+    request.state.agent_id = agent.id
+    cast(Any, request.app.state).agent_limits.take(agent.id)
+    if not agent.active:
+        raise PermissionDenied(f"this agent is {agent.status.value}")
+    return Caller.of_agent(agent)
+
+
+def current_caller(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Caller:
+    if caller is None:
+        raise Unauthenticated("sign in first: send 'Authorization: Bearer TOKEN'")
+    return caller
+
+
+def optional_person(caller: Annotated[Caller | None, Depends(optional_caller)]) -> UUID | None:
+    """A person only: what agents may do is listed route by route (``Acting``)."""
+    if caller is None:
+        return None
+    if caller.agent is not None:
+        raise PermissionDenied("agents may not use this endpoint")
+    return caller.person_id
 
 
 def current_person(person: Annotated[UUID | None, Depends(optional_person)]) -> UUID:
@@ -47,3 +78,6 @@ Fresh = Depends(fresh_reads)
 Token = Annotated[str | None, Depends(get_token)]
 Me = Annotated[UUID, Depends(current_person)]
 MaybeMe = Annotated[UUID | None, Depends(optional_person)]
+# Routes an agent may use too (each checks the scope it needs).
+Acting = Annotated[Caller, Depends(current_caller)]
+MaybeActing = Annotated[Caller | None, Depends(optional_caller)]

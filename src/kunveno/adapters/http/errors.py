@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kunveno.adapters.http.limits import RateLimited
 from kunveno.application.errors import Unauthenticated
 from kunveno.domain.errors import (
     Conflict,
@@ -14,6 +18,7 @@ from kunveno.domain.errors import (
     InvalidValue,
     NotFound,
     PermissionDenied,
+    ScopeMissing,
 )
 
 
@@ -30,6 +35,7 @@ class Gone(DomainError):
 
 
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (RateLimited, 429),
     (Gone, 410),
     (RemoteUnavailable, 502),
     (Unauthenticated, 401),
@@ -60,10 +66,29 @@ def _describe(error: RequestValidationError) -> tuple[int, str, str]:
     return 422, "invalid_request", "; ".join(parts)
 
 
+def _record_refusal(request: Request, agent_id: UUID, error: DomainError) -> None:
+    container = request.app.state.container
+    container.agents.refused(
+        agent_id,
+        method=request.method,
+        path=request.url.path,
+        scope=error.scope if isinstance(error, ScopeMissing) else None,
+        reason=error.detail,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, error: DomainError) -> JSONResponse:
-        return error_response(status_for(error), error.code, error.detail)
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        status = status_for(error)
+        agent_id = getattr(request.state, "agent_id", None)
+        if status == 403 and agent_id is not None:
+            # What an agent was refused is part of its trail, as what it did is.
+            await run_in_threadpool(_record_refusal, request, agent_id, error)
+        response = error_response(status, error.code, error.detail)
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import AwareDatetime
 
 from kunveno.bootstrap import Container
+from kunveno.domain.agent import Scope
 from kunveno.domain.errors import NotFound
 from kunveno.domain.gathering import GatheringDetails, JoinMode
 
 from . import presenters, schemas
-from .deps import Fresh, MaybeMe, Me, Node
+from .deps import Acting, Fresh, MaybeActing, MaybeMe, Me, Node
 
 router = APIRouter(prefix="/api/v1", tags=["gatherings"])
 
@@ -33,45 +34,51 @@ def _details(body: schemas.NewGathering) -> GatheringDetails:
 
 
 @router.post("/communities/{slug}/gatherings", status_code=201)
-def schedule(slug: str, body: schemas.NewGathering, node: Node, me: Me) -> schemas.Gathering:
+def schedule(slug: str, body: schemas.NewGathering, node: Node, me: Acting) -> schemas.Gathering:
+    presenters.community_for(node, slug, me)
     outcome = node.gatherings.schedule(me, slug, _details(body), body.capacity)
     node.read_your_writes(outcome.position)
-    return presenters.gathering(node, presenters.visible_gathering(node, outcome.value, me))
+    return presenters.gathering(node, presenters.gathering_for(node, outcome.value, me))
 
 
 @router.get("/communities/{slug}/gatherings", dependencies=[Fresh])
 def upcoming(
     slug: str,
     node: Node,
-    me: MaybeMe,
+    me: MaybeActing,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> list[schemas.Gathering]:
-    community = presenters.visible_community(node, slug, me)
+    community = presenters.community_for(node, slug, me)
+    if me is not None:
+        me.reads(Scope.GATHERINGS_READ, community["id"])
     rows = node.queries.gatherings(community["id"], start or node.clock.now(), end)
     return [presenters.gathering(node, row) for row in rows]
 
 
 @router.get("/gatherings/{gathering_id}", dependencies=[Fresh])
-def one_gathering(gathering_id: UUID, node: Node, me: MaybeMe) -> schemas.Gathering:
-    return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
+def one_gathering(gathering_id: UUID, node: Node, me: MaybeActing) -> schemas.Gathering:
+    row = presenters.gathering_for(node, gathering_id, me)
+    if me is not None:
+        me.reads(Scope.GATHERINGS_READ, row["community_id"])
+    return presenters.gathering(node, row)
 
 
 @router.put("/gatherings/{gathering_id}", dependencies=[Fresh])
 def change(
-    gathering_id: UUID, body: schemas.GatheringChange, node: Node, me: Me
+    gathering_id: UUID, body: schemas.GatheringChange, node: Node, me: Acting
 ) -> schemas.Gathering:
-    presenters.visible_gathering(node, gathering_id, me)
+    presenters.gathering_for(node, gathering_id, me)
     outcome = node.gatherings.change(me, gathering_id, _details(body), body.capacity)
     node.read_your_writes(outcome.position)
-    return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
+    return presenters.gathering(node, presenters.gathering_for(node, gathering_id, me))
 
 
 @router.post("/gatherings/{gathering_id}/cancel", dependencies=[Fresh])
-def cancel(gathering_id: UUID, node: Node, me: Me) -> schemas.Gathering:
-    presenters.visible_gathering(node, gathering_id, me)
+def cancel(gathering_id: UUID, node: Node, me: Acting) -> schemas.Gathering:
+    presenters.gathering_for(node, gathering_id, me)
     node.read_your_writes(node.gatherings.cancel(me, gathering_id).position)
-    return presenters.gathering(node, presenters.visible_gathering(node, gathering_id, me))
+    return presenters.gathering(node, presenters.gathering_for(node, gathering_id, me))
 
 
 @router.post("/gatherings/{gathering_id}/registrations", status_code=201)
@@ -94,9 +101,15 @@ def register(
 
 
 @router.get("/gatherings/{gathering_id}/registrations", dependencies=[Fresh])
-def participants(gathering_id: UUID, node: Node, me: Me) -> schemas.Participants:
-    row = presenters.visible_gathering(node, gathering_id, me)
-    presenters.require_role(node, row["community_id"], me, presenters.ORGANISERS)
+def participants(gathering_id: UUID, node: Node, me: Acting) -> schemas.Participants:
+    """Organisers see who registered and how many anonymously; an agent with
+    registrations:read sees the named participants only, never anonymous ones."""
+    row = presenters.gathering_for(node, gathering_id, me)
+    if me.agent is not None:
+        me.reads(Scope.REGISTRATIONS_READ, row["community_id"])
+    else:
+        assert me.person_id is not None
+        presenters.require_role(node, row["community_id"], me.person_id, presenters.ORGANISERS)
     return schemas.Participants(
         participants=[
             schemas.Participant(
@@ -108,7 +121,7 @@ def participants(gathering_id: UUID, node: Node, me: Me) -> schemas.Participants
             )
             for p in node.queries.participants(str(gathering_id))
         ],
-        anonymous_count=node.queries.anonymous_count(str(gathering_id)),
+        anonymous_count=None if me.agent else node.queries.anonymous_count(str(gathering_id)),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from kunveno.application.callers import Caller
 from kunveno.bootstrap import Container
 from kunveno.domain.errors import NotFound, PermissionDenied
 from kunveno.projections.store import Row, from_timestamp
@@ -19,6 +20,36 @@ def visible_community(node: Container, slug: str, viewer: UUID | None) -> Row:
     ):
         raise NotFound("no such community")
     return row
+
+
+def community_for(node: Container, slug: str, caller: Caller | None) -> Row:
+    """The community as a person sees it, or, for an agent, its own community only."""
+    if caller is None or caller.agent is None:
+        return visible_community(node, slug, None if caller is None else caller.person_id)
+    row = node.queries.community(slug.lower())
+    if row is None:
+        raise NotFound("no such community")
+    if row["id"] != str(caller.agent.community_id):
+        raise PermissionDenied("an agent acts only in its own community")
+    return row
+
+
+def gathering_for(node: Container, gathering_id: UUID, caller: Caller | None) -> Row:
+    if caller is None or caller.agent is None:
+        return visible_gathering(node, gathering_id, None if caller is None else caller.person_id)
+    row = node.queries.gathering(str(gathering_id))
+    if row is None:
+        raise NotFound("no such gathering")
+    if row["community_id"] != str(caller.agent.community_id):
+        raise PermissionDenied("an agent acts only in its own community")
+    return row
+
+
+def by_agent(node: Container, actor: str | None) -> schemas.ByAgent | None:
+    if actor is None or not actor.startswith("agent:"):
+        return None
+    name = node.queries.agent_names([actor]).get(actor, "?")
+    return schemas.ByAgent(id=UUID(actor.partition(":")[2]), name=name, label=f"by agent {name}")
 
 
 def visible_gathering(node: Container, gathering_id: UUID, viewer: UUID | None) -> Row:
@@ -84,6 +115,7 @@ def gathering(node: Container, row: Row) -> schemas.Gathering:
         remaining_capacity=None if capacity is None else max(0, int(capacity) - confirmed),
         waitlist_count=int(row["waitlist_count"]),
         pending_count=int(row["pending_count"]),
+        by_agent=by_agent(node, node.queries.made_by(row["id"])),
     )
 
 
@@ -97,6 +129,7 @@ def post(node: Container, row: Row, slug: str) -> schemas.Post:
         announce_count=reactions["announce"],
         community=slug,
         author=row["author"],
+        by_agent=by_agent(node, row["author"]),
         content=row["content"],
         in_reply_to=row["in_reply_to"],
         published_at=from_timestamp(row["published_at"]),

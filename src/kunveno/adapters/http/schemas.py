@@ -123,6 +123,7 @@ class Gathering(BaseModel):
     remaining_capacity: int | None
     waitlist_count: int
     pending_count: int
+    by_agent: ByAgent | None = None
 
 
 class NewRegistration(Body):
@@ -145,7 +146,7 @@ class Participant(BaseModel):
 
 class Participants(BaseModel):
     participants: list[Participant]
-    anonymous_count: int
+    anonymous_count: int | None  # None for an agent: it never learns of anonymous ones
 
 
 class MyRegistration(BaseModel):
@@ -165,6 +166,14 @@ class PostEdit(Body):
     content: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 
 
+class ByAgent(BaseModel):
+    """What an agent did is labelled so: "by agent NAME"."""
+
+    id: UUID
+    name: str
+    label: str
+
+
 class Post(BaseModel):
     id: UUID
     url: str
@@ -172,6 +181,7 @@ class Post(BaseModel):
     announce_count: int = 0
     community: str
     author: str
+    by_agent: ByAgent | None = None
     content: str
     in_reply_to: UUID | None
     published_at: datetime
@@ -263,3 +273,36 @@ class ImportedPost(BaseModel):
     published_at: datetime | None
     context: str | None
     imported_at: datetime
+
+
+# -- agents ------------------------------------------------------------------------------
+
+
+class NewAgent(Body):
+    name: Annotated[str, StringConstraints(max_length=60)]
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+    scopes: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=20)]
+
+
+class AgentChange(Body):
+    scopes: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=20)]
+
+
+class Agent(BaseModel):
+    id: UUID
+    community: str
+    name: str
+    description: str
+    scopes: list[str]
+    status: Literal["active", "suspended", "removed"]
+    builtin: str | None
+    owner_id: UUID
+    actor: str
+    url: str
+    created_at: datetime
+    changed_at: datetime
+
+
+class AgentCreated(BaseModel):
+    agent: Agent
+    token: str  # shown once: only its hash is kept
