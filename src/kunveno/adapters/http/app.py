@@ -14,6 +14,7 @@ from . import (
     accounts,
     admin,
     agents,
+    audit,
     communities,
     federation,
     gatherings,
@@ -24,6 +25,7 @@ from . import (
     posts,
     presenters,
     remote,
+    stream,
 )
 from .calendar import community_calendar
 from .deps import Fresh, MaybeMe, Node
@@ -56,6 +58,8 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
         admin,
         media,
         agents,
+        audit,
+        stream,
     ):
         app.include_router(module.router)
     app.include_router(portability.router)
