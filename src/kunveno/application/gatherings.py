@@ -108,6 +108,18 @@ class GatheringService:
     def cancel(self, by: UUID | Caller, gathering_id: UUID) -> Outcome[None]:
         return self._organise(by, gathering_id, lambda g, a, now: g.cancel(actor=a, at=now))
 
+    def send_notice(
+        self, by: UUID | Caller, gathering_id: UUID, text: str, notice_id: UUID | None = None
+    ) -> Outcome[UUID]:
+        """A message to the gathering's named participants, from its organisers."""
+        notice = notice_id or uuid4()
+
+        def act(g: Gathering, actor: Actor, now: datetime) -> UUID:
+            g.send_notice(notice, text, actor=actor, at=now)
+            return notice
+
+        return self._organise(by, gathering_id, act)
+
     def approve_registration(
         self, by: UUID | Caller, gathering_id: UUID, registration_id: UUID
     ) -> Outcome[RegistrationStatus]:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kunveno.domain.actor import Actor
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
+from kunveno.domain.pii import PII, subject_of
 from kunveno.domain.errors import (
     AlreadyRegistered,
     CapacityBelowConfirmed,
@@ -34,6 +35,7 @@ MAX_DESCRIPTION = 20_000
 MAX_LOCATION = 500
 MAX_URL = 2000
 MAX_CAPACITY = 1_000_000
+MAX_NOTICE = 2000
 
 
 class JoinMode(StrEnum):
@@ -162,6 +164,7 @@ class Gathering(KunvenoAggregate):
     registrations: dict[str, str]
     participants: dict[str, str]
     waitlist: list[str]
+    notices: list[str]  # ids of notices sent
 
     class Scheduled(_DetailsEvent, CreationEvent):
         TOPIC = "kunveno.gathering.scheduled"
@@ -176,6 +179,7 @@ class Gathering(KunvenoAggregate):
             aggregate.registrations = {}
             aggregate.participants = {}
             aggregate.waitlist = []
+            aggregate.notices = []
 
     class DetailsChanged(_DetailsEvent):
         TOPIC = "kunveno.gathering.details_changed"
@@ -192,6 +196,17 @@ class Gathering(KunvenoAggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.status = GatheringStatus.CANCELLED
+
+    class NoticeSent(DomainEvent):
+        """A message from the organisers to everyone registered by name (a reminder, a
+        change of room). The words are the sender's personal data, as a post's are."""
+
+        TOPIC = "kunveno.gathering.notice_sent"
+        notice_id: UUID
+        text: PII
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.notices.append(str(self.notice_id))
 
     class RegistrationReceived(DomainEvent):
         TOPIC = "kunveno.gathering.registration_received"
@@ -281,6 +296,22 @@ class Gathering(KunvenoAggregate):
         if self.status is GatheringStatus.CANCELLED:
             return
         self._record(self.Cancelled, actor=actor, at=at)
+
+    def send_notice(self, notice_id: UUID, text: str, *, actor: Actor, at: datetime) -> None:
+        """Tell the named participants something; sending the same notice twice is a no-op
+        for the caller (the id is theirs to choose, so a retry does not send it again)."""
+        text = text.strip()
+        if not text or len(text) > MAX_NOTICE:
+            raise InvalidValue(f"a notice has 1-{MAX_NOTICE} characters")
+        if str(notice_id) in self.notices:
+            return
+        self._record(
+            self.NoticeSent,
+            actor=actor,
+            at=at,
+            notice_id=notice_id,
+            text=PII(subject_of(actor), text),
+        )
 
     def change_capacity(self, capacity: int | None, *, actor: Actor, at: datetime) -> None:
         self._require_scheduled()

@@ -66,6 +66,24 @@ class Queries:
         )
         return None if row is None else str(row["actor"])
 
+    def notices_for(self, person_id: str, limit: int = 100) -> list[Row]:
+        """Notices of the gatherings the person is registered for, newest first."""
+        return self._store.query(
+            "SELECT n.*, g.title AS gathering_title FROM rm_notices n "
+            "JOIN rm_gatherings g ON g.id = n.gathering_id "
+            "WHERE n.gathering_id IN (SELECT gathering_id FROM rm_registrations "
+            "WHERE person_id = %s AND status IN ('confirmed', 'waitlisted', 'pending')) "
+            "ORDER BY n.sent_at DESC, n.id LIMIT %s",
+            (person_id, limit),
+        )
+
+    def notice(self, notice_id: str) -> Row | None:
+        return self._one(
+            "SELECT n.*, g.title AS gathering_title FROM rm_notices n "
+            "JOIN rm_gatherings g ON g.id = n.gathering_id WHERE n.id = %s",
+            (notice_id,),
+        )
+
     # -- people ---------------------------------------------------------------------------
 
     def person(self, person_id: str) -> Row | None:

@@ -633,6 +633,37 @@ class PostsView(Projection):
         )
 
 
+class NoticesView(Projection):
+    """Notices organisers sent to a gathering's named participants."""
+
+    name = "notices"
+    version = 1
+    tables = ("rm_notices",)
+    schema = (
+        """CREATE TABLE IF NOT EXISTS rm_notices (
+            id TEXT PRIMARY KEY, gathering_id TEXT NOT NULL, actor TEXT NOT NULL,
+            text TEXT NOT NULL, sent_at TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS rm_notices_by_gathering ON rm_notices (gathering_id, sent_at)",
+    )
+
+    @handles(Gathering.NoticeSent)
+    def sent(self, e: Gathering.NoticeSent, w: Writes) -> None:
+        w.upsert(
+            "rm_notices",
+            {"id": str(e.notice_id)},
+            {
+                "gathering_id": str(e.originator_id),
+                "actor": e.actor,
+                "text": reveal(e.text) or "",
+                "sent_at": timestamp(e.timestamp),
+            },
+        )
+
+    @handles(Person.Erased)
+    def sender_erased(self, e: Person.Erased, w: Writes) -> None:
+        w.update("rm_notices", {"actor": str(Actor.person(e.originator_id))}, {"text": ""})
+
+
 class AgentsView(Projection):
     """A community's agents, as its admins list them (never their tokens)."""
 
@@ -700,4 +731,5 @@ ALL_VIEWS: tuple[type[Projection], ...] = (
     PersonalIndex,
     TrailView,
     AgentsView,
+    NoticesView,
 )

@@ -81,6 +81,26 @@ def cancel(gathering_id: UUID, node: Node, me: Acting) -> schemas.Gathering:
     return presenters.gathering(node, presenters.gathering_for(node, gathering_id, me))
 
 
+@router.post("/gatherings/{gathering_id}/notices", status_code=201)
+def send_notice(
+    gathering_id: UUID, body: schemas.NewNotice, node: Node, me: Acting
+) -> schemas.Notice:
+    """Organisers (or an agent with gatherings:write) tell the named participants something:
+    local ones read it at /api/v1/me/notices, remote ones get it as a direct message."""
+    presenters.gathering_for(node, gathering_id, me)
+    outcome = node.gatherings.send_notice(me, gathering_id, body.text, body.id)
+    node.read_your_writes(outcome.position)
+    row = node.queries.notice(str(outcome.value))
+    if row is None:
+        raise NotFound("no such notice")
+    return presenters.notice(node, row)
+
+
+@router.get("/me/notices", dependencies=[Fresh])
+def my_notices(node: Node, me: Me) -> list[schemas.Notice]:
+    return [presenters.notice(node, row) for row in node.queries.notices_for(str(me))]
+
+
 @router.post("/gatherings/{gathering_id}/registrations", status_code=201)
 def register(
     gathering_id: UUID,

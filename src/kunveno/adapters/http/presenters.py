@@ -135,3 +135,15 @@ def post(node: Container, row: Row, slug: str) -> schemas.Post:
         published_at=from_timestamp(row["published_at"]),
         edited_at=None if row["edited_at"] is None else from_timestamp(row["edited_at"]),
     )
+
+
+def notice(node: Container, row: Row) -> schemas.Notice:
+    return schemas.Notice(
+        id=row["id"],
+        gathering_id=row["gathering_id"],
+        gathering_title=row["gathering_title"],
+        text=row["text"],
+        sent_at=from_timestamp(row["sent_at"]),
+        actor=row["actor"],
+        by_agent=by_agent(node, row["actor"]),
+    )

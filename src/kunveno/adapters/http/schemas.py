@@ -126,6 +126,22 @@ class Gathering(BaseModel):
     by_agent: ByAgent | None = None
 
 
+class NewNotice(Body):
+    text: Annotated[str, StringConstraints(max_length=2000)]
+    # Chosen by the sender, so a retry sends nothing twice.
+    id: UUID | None = None
+
+
+class Notice(BaseModel):
+    id: UUID
+    gathering_id: UUID
+    gathering_title: str
+    text: str
+    sent_at: datetime
+    actor: str
+    by_agent: ByAgent | None = None
+
+
 class NewRegistration(Body):
     email: Annotated[str, StringConstraints(max_length=254)] | None = None
 
