@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow  # every test here starts interpreters
 
 VIEWS = {
     "agents",
+    "notices",
     "trail",
     "imported_posts",
     "reports",
