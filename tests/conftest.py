@@ -26,6 +26,23 @@ from kunveno.bootstrap import Container, build
 from kunveno.settings import Settings
 
 PG_URL = os.environ.get("KUNVENO_TEST_DATABASE_URL")
+CHROMIUM = "/usr/bin/chromium"  # Debian's; ./scripts/test installs it when it can
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
+    """pytest-playwright launches Debian's chromium, headless; a missing browser skips the
+    page tests outside CI and fails them in CI."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: run ./scripts/test as root to install it")
+        pytest.skip(f"{CHROMIUM} is missing: ./scripts/test installs it (as root)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": ["--disable-gpu", "--disable-dev-shm-usage"],
+    }
 
 
 def fresh_postgres_database() -> str:

@@ -21,7 +21,8 @@ _GATHERING = (
     "AND r.status = 'waitlisted') AS waitlist_count, "
     "(SELECT COUNT(*) FROM rm_registrations r WHERE r.gathering_id = g.id "
     "AND r.status = 'pending') AS pending_count, "
-    "c.slug AS community_slug, c.visibility AS community_visibility "
+    "c.slug AS community_slug, c.visibility AS community_visibility, "
+    "c.name AS community_name "
     "FROM rm_gatherings g JOIN rm_communities c ON c.id = g.community_id"
 )
 
@@ -272,6 +273,14 @@ class Queries:
             f"{_GATHERING} WHERE g.community_id = %s AND g.ends_at > %s AND g.starts_at < %s "
             "ORDER BY g.starts_at, g.id LIMIT %s",
             (community_id, timestamp(start), until, limit),
+        )
+
+    def upcoming_public(self, start: datetime, limit: int = 50) -> list[Row]:
+        """Gatherings of public communities not over at ``start``, soonest first."""
+        return self._store.query(
+            f"{_GATHERING} WHERE c.visibility = 'public' AND g.ends_at > %s "
+            "ORDER BY g.starts_at, g.id LIMIT %s",
+            (timestamp(start), limit),
         )
 
     def all_gatherings(self, community_id: str) -> list[Row]:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 
 from kunveno import __version__
+from kunveno.adapters.web import pages as web
 from kunveno.bootstrap import Container
 
 from . import (
@@ -47,6 +48,9 @@ def create_app(container: Container, *, run_projections: bool = True) -> FastAPI
     app.state.container = container
     app.state.agent_limits = AgentLimits(container.settings.agent_requests_per_minute)
     install_error_handlers(app)
+    # Pages first: where a page and an ActivityPub document share a URL, the page's route
+    # hands ActivityStreams requests on.
+    web.install(app)
     for module in (
         accounts,
         communities,

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kunveno.adapters.http.limits import RateLimited
@@ -79,12 +79,15 @@ def _record_refusal(request: Request, agent_id: UUID, error: DomainError) -> Non
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, error: DomainError) -> Response:
         status = status_for(error)
         agent_id = getattr(request.state, "agent_id", None)
         if status == 403 and agent_id is not None:
             # What an agent was refused is part of its trail, as what it did is.
             await run_in_threadpool(_record_refusal, request, agent_id, error)
+        page = await _page_for(request, status, error.detail)
+        if page is not None:
+            return page
         response = error_response(status, error.code, error.detail)
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after)
@@ -95,6 +98,32 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(*_describe(error))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        page = await _page_for(request, error.status_code, _PLAIN.get(error.status_code, ""))
+        if page is not None:
+            return page
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return error_response(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        """A bug: a person gets a page that says so (never a stack trace); it is logged."""
+        page = await _page_for(request, 500, "We are sorry: this failed. Please try again later.")
+        if page is not None:
+            return page
+        return error_response(500, "internal_error", "the server failed to answer this request")
+
+
+_PLAIN = {
+    404: "There is nothing at this address. It may have moved, or never been here.",
+    405: "There is nothing at this address. It may have moved, or never been here.",
+}
+
+
+async def _page_for(request: Request, status: int, detail: str) -> Response | None:
+    """For a browser on a page (not the API), the error as a page a person understands."""
+    from kunveno.adapters.web.pages import error_page, wants_page  # the web layer is optional
+
+    if not wants_page(request):
+        return None
+    return await run_in_threadpool(error_page, request, status, detail)
