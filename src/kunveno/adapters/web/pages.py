@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import rendering
+from . import account, admin, public, rendering
 from .headers import PageHeaders
 from .rendering import SignInFirst, container, render
 
@@ -74,6 +74,8 @@ def install(app: FastAPI) -> None:
     """Pages, their static files and headers, on the node's application."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    for module in (public, account, admin):
+        app.include_router(module.router)
     app.add_middleware(PageHeaders)
 
     @app.exception_handler(SignInFirst)
