@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from kunveno.projections.store import Row, from_timestamp
@@ -50,8 +52,15 @@ CONTEXT: list[Any] = [
         "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
         "movedTo": {"@id": "as:movedTo", "@type": "@id"},
         "webfinger": "https://purl.archive.org/socialweb/webfinger#webfinger",
+        "PropertyValue": "sc:PropertyValue",
+        "value": "sc:value",
     },
 ]
+
+# An agent's handle: ``agent.`` and the first 12 hex digits of its id. The dot keeps it out of
+# the one namespace people and communities share (usernames are ``[a-z0-9_]``, slugs
+# ``[a-z0-9_-]``), so no one can claim an agent's handle, and an agent never takes theirs.
+AGENT_HANDLE = re.compile(r"agent\.([0-9a-f]{12})")
 
 
 class Urls:
@@ -178,6 +187,60 @@ def instance_actor(urls: Urls, public_pem: str) -> dict[str, Any]:
     )
     # Followed by Gancio and relays to hear every public gathering: accepted at once.
     document |= {"manuallyApprovesFollowers": False, "url": f"{urls.base}/"}
+    return document
+
+
+def agent_handle(agent_id: str) -> str:
+    return f"agent.{UUID(agent_id).hex[:12]}"
+
+
+def agent_actor(urls: Urls, row: Row, community: Row, public_pem: str) -> dict[str, Any]:
+    """A community's agent as a ``Service``: Mastodon and GoToSocial show it as a bot, and its
+    profile says whose it is (``attributedTo`` the community's ``Group``)."""
+    url = urls.agent(row["id"])
+    group = urls.community(community["slug"])
+    document = _actor(
+        urls,
+        url=url,
+        kind="Service",
+        name=row["name"],
+        username=agent_handle(row["id"]),
+        summary=row["description"],
+        public_pem=public_pem,
+    )
+    link = f'<a href="{html.escape(group, quote=True)}">{html.escape(community["name"])}</a>'
+    community_handle = html.escape(f"@{community['slug']}@{urls.host}")
+    document |= {
+        "summary": document["summary"] + f"<p>Agent of {link}, run by its admins.</p>",
+        "attributedTo": group,
+        # Nothing here accepts a follow of an agent: what it posts reaches people through
+        # its community, which announces it (FEP-1b12).
+        "manuallyApprovesFollowers": True,
+        "discoverable": False,
+        "indexable": False,
+        "published": _instant(row["created_at"]),
+        "attachment": [
+            {
+                "type": "PropertyValue",
+                "name": "Agent of",
+                "value": f'<a href="{html.escape(group, quote=True)}">{community_handle}</a>',
+            },
+            {"type": "PropertyValue", "name": "Run by", "value": "the community's admins"},
+        ],
+    }
+    return document
+
+
+def tombstone(url: str, former_type: str, deleted: str | None = None) -> dict[str, Any]:
+    """What answers, with 410, for something of ours that is gone."""
+    document: dict[str, Any] = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": url,
+        "type": "Tombstone",
+        "formerType": former_type,
+    }
+    if deleted is not None:
+        document["deleted"] = _instant(deleted)
     return document
 
 

@@ -19,7 +19,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from kunveno.adapters.activitypub import documents
 from kunveno.adapters.activitypub.documents import AS_PUBLIC, Urls
 from kunveno.application.federation import INSTANCE_ID
-from kunveno.domain.actor import Actor
+from kunveno.domain.actor import Actor, ActorKind
+from kunveno.domain.agent import Agent
 from kunveno.domain.base import DomainEvent
 from kunveno.domain.community import Community, Visibility
 from kunveno.domain.follow import Follow
@@ -177,10 +178,10 @@ class OutboxProjection(Projection):
         community: Community = self._load(e.community_id, None)
         if community.visibility is not Visibility.PUBLIC:
             return
-        person_id = Actor.parse(e.actor).person_id
-        if person_id is None:
+        local = self._local_author(e.actor)
+        if local is None:
             return
-        author = self._person_url(person_id)
+        author, signer = local
         group = self._urls.community(community.slug)
         note = documents.post_note(
             self._urls,
@@ -193,7 +194,17 @@ class OutboxProjection(Projection):
         )
         create = self._activity(e, "Create", author, note, to=note["to"], cc=note["cc"])
         create["id"] = f"{create['id']}-create"
-        self._announce(w, e, community, create, signer_of_inner=f"person:{person_id}")
+        self._announce(w, e, community, create, signer_of_inner=signer)
+
+    def _local_author(self, actor: str) -> tuple[str, str] | None:
+        """(actor URL, key owner) of a local author: a person, or an agent, whose ``Service``
+        actor the post is then attributed to, so remote people can tell."""
+        author = Actor.parse(actor)
+        if author.person_id is not None:
+            return self._person_url(author.person_id), f"person:{author.person_id}"
+        if author.kind is ActorKind.AGENT:
+            return self._urls.agent(author.ref), f"agent:{author.ref}"
+        return None
 
     @handles(Post.Received)
     def post_received(self, e: Post.Received, w: Writes) -> None:
@@ -231,6 +242,21 @@ class OutboxProjection(Projection):
         activity = self._activity(e, "Delete", person, person, to=[AS_PUBLIC])
         inboxes = self._queries.delivery_inboxes(str(e.originator_id))
         self._queue(w, e, activity, f"person:{e.originator_id}", inboxes, public=False)
+
+    # -- an agent was removed: its actor is gone, as a deleted account's is ---------------------
+
+    @handles(Agent.Removed)
+    def agent_removed(self, e: Agent.Removed, w: Writes) -> None:
+        """Tell the community's followers, who may have seen it post (Mastodon then drops
+        the account, as its actor and WebFinger now answer 410)."""
+        agent: Agent = self._load(e.originator_id, e.originator_version)
+        community: Community = self._load(agent.community_id, None)
+        if community.visibility is not Visibility.PUBLIC:
+            return  # never published
+        url = self._urls.agent(str(e.originator_id))
+        activity = self._activity(e, "Delete", url, url, to=[AS_PUBLIC])
+        inboxes = self._queries.delivery_inboxes(str(community.id))
+        self._queue(w, e, activity, f"agent:{e.originator_id}", inboxes, public=False)
 
     # -- a local person moved to another server ---------------------------------------------
 

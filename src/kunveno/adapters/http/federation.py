@@ -12,15 +12,22 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from kunveno import __version__
 from kunveno.adapters.activitypub import documents
-from kunveno.adapters.activitypub.documents import ACCEPTED_MEDIA_TYPES, AP_MEDIA_TYPE
+from kunveno.adapters.activitypub.documents import (
+    ACCEPTED_MEDIA_TYPES,
+    AGENT_HANDLE,
+    AP_MEDIA_TYPE,
+)
 from kunveno.application.federation import INSTANCE_ID
-from kunveno.domain.actor import Actor
+from kunveno.domain.actor import Actor, ActorKind
+from kunveno.domain.agent import AgentStatus
 from kunveno.domain.errors import InvalidValue, NotFound
 from kunveno.projections.store import Row
 
+from . import inbox
 from .deps import Fresh, Node
 from .errors import Gone
 
@@ -35,18 +42,20 @@ def wants_activity_json(request: Request) -> bool:
     return any(media_type in accept for media_type in ACCEPTED_MEDIA_TYPES)
 
 
-def activity_json(document: dict[str, Any]) -> JSONResponse:
+def activity_json(document: dict[str, Any], status_code: int = 200) -> JSONResponse:
     # Vary: the same URL answers a page or JSON by Accept, so caches must tell them apart.
-    return JSONResponse(document, media_type=AP_MEDIA_TYPE, headers={"Vary": "Accept"})
+    return JSONResponse(
+        document, status_code=status_code, media_type=AP_MEDIA_TYPE, headers={"Vary": "Accept"}
+    )
 
 
-def page(title: str, body: str) -> HTMLResponse:
+def page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     """A plain page until the web pages (issue 6) take over these URLs."""
     text = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
-    return HTMLResponse(text, headers={"Vary": "Accept"})
+    return HTMLResponse(text, status_code=status_code, headers={"Vary": "Accept"})
 
 
 # -- discovery ------------------------------------------------------------------------------
@@ -54,13 +63,18 @@ def page(title: str, body: str) -> HTMLResponse:
 
 @router.get("/.well-known/webfinger")
 def webfinger(node: Node, resource: str = "") -> JSONResponse:
-    name = _webfinger_name(node, resource)
     urls = node.urls
-    if name == urls.host:
-        url, profile = urls.instance, f"{urls.base}/"
+    agent = _webfinger_agent(node, resource)
+    if agent is not None:
+        name = documents.agent_handle(agent["id"])
+        url = profile = urls.agent(agent["id"])
     else:
-        url = _actor_url_for_name(node, name)
-        profile = url
+        name = _webfinger_name(node, resource)
+        if name == urls.host:
+            url, profile = urls.instance, f"{urls.base}/"
+        else:
+            url = _actor_url_for_name(node, name)
+            profile = url
     links: list[dict[str, str]] = [
         {"rel": "self", "type": AP_MEDIA_TYPE, "href": url},
         {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": profile},
@@ -92,6 +106,37 @@ def _webfinger_name(node: Node, resource: str) -> str:
     if not resource:
         raise InvalidValue("give a resource: ?resource=acct:NAME@HOST")
     raise NotFound("no such account here")
+
+
+def _webfinger_agent(node: Node, resource: str) -> Row | None:
+    """The agent a resource names (its URL, or ``acct:agent.HEX@HOST``), or None if it names
+    something else. A removed agent is gone (410: Mastodon then drops the account)."""
+    urls = node.urls
+    agent_id: str | None = None
+    prefix = f"{urls.base}/agents/"
+    if resource.startswith(prefix):
+        agent_id = resource.removeprefix(prefix)
+    elif resource.startswith("acct:"):
+        name, _, host = resource.removeprefix("acct:").rpartition("@")
+        handle = AGENT_HANDLE.fullmatch(name.lower())
+        if handle is None or host.lower() != urls.host.lower():
+            return None
+        agent_id = _agent_id_for_handle(node, handle.group(1))
+    else:
+        return None
+    row, _ = _published_agent(node, agent_id or "")
+    if row["status"] == AgentStatus.REMOVED.value:
+        raise Gone("this agent was removed")
+    return row
+
+
+def _agent_id_for_handle(node: Node, hexes: str) -> str | None:
+    """The agent whose id starts with these 12 hex digits (the oldest, should two ever)."""
+    rows = node.read_store.query(
+        "SELECT id FROM rm_agents WHERE id LIKE %s ORDER BY created_at, id LIMIT 1",
+        (f"{hexes[:8]}-{hexes[8:]}-%",),
+    )
+    return str(rows[0]["id"]) if rows else None
 
 
 def _actor_url_for_name(node: Node, name: str) -> str:
@@ -186,6 +231,35 @@ def community(node: Node, request: Request, slug: str) -> Response:
     )
 
 
+@router.get("/agents/{agent_id}", response_model=None)
+def agent(node: Node, request: Request, agent_id: str) -> Response:
+    """A community's agent: a ``Service`` actor (shown as a bot), its community's own."""
+    row, community = _published_agent(node, agent_id)
+    url = node.urls.agent(row["id"])
+    removed = row["status"] == AgentStatus.REMOVED.value
+    if not wants_activity_json(request):
+        if removed:
+            return page(row["name"], "<p>This agent was removed.</p>", status_code=410)
+        group = html.escape(node.urls.community(community["slug"]), quote=True)
+        about = (
+            f"<p>Agent of <a href='{group}'>{html.escape(community['name'])}</a>, "
+            "run by its admins.</p>"
+        )
+        return page(row["name"], documents.html_paragraphs(row["description"]) + about)
+    if removed:
+        return activity_json(documents.tombstone(url, "Service", row["changed_at"]), 410)
+    pem = node.keys.key_pair(f"agent:{row['id']}").public_pem
+    return activity_json(documents.agent_actor(node.urls, row, community, pem))
+
+
+@router.post("/agents/{agent_id}/inbox")
+async def agent_inbox(node: Node, request: Request, agent_id: str) -> Response:
+    """The same door as every inbox (verified, recorded, acted on by what it says); a
+    removed agent's is gone (410), so senders stop."""
+    await run_in_threadpool(_present_agent, node, agent_id)
+    return await inbox.shared_inbox(request)
+
+
 @router.get("/gatherings/{gathering_id}", response_model=None)
 def gathering(node: Node, request: Request, gathering_id: str) -> Response:
     row = _public_gathering(node, gathering_id)
@@ -197,6 +271,12 @@ def gathering(node: Node, request: Request, gathering_id: str) -> Response:
 @router.get("/posts/{post_id}", response_model=None)
 def post(node: Node, request: Request, post_id: str) -> Response:
     row, community = _public_post(node, post_id)
+    if row["deleted"]:
+        if wants_activity_json(request):
+            deleted_at = row["edited_at"] or None
+            tombstone = documents.tombstone(node.urls.post(row["id"]), "Note", deleted_at)
+            return activity_json(tombstone, 410)
+        raise Gone("this post was deleted")
     if not wants_activity_json(request):
         return page(f"A post in {community['name']}", documents.html_paragraphs(row["content"]))
     author = _author_url(node, row["author"])
@@ -221,8 +301,6 @@ def _public_post(node: Node, post_id: str) -> tuple[Row, Row]:
     community = None if row is None else node.queries.community_by_id(row["community_id"])
     if row is None or community is None or community["visibility"] != "public":
         raise NotFound("no such post")
-    if row["deleted"]:
-        raise Gone("this post was deleted")
     return row, community
 
 
@@ -232,6 +310,8 @@ def _author_url(node: Node, author: str) -> str:
         person = node.queries.person(str(actor.person_id))
         if person is not None:
             return node.urls.person(person["username"])
+    if actor.kind is ActorKind.AGENT:
+        return node.urls.agent(actor.ref)
     return actor.ref
 
 
@@ -261,6 +341,13 @@ def person_followers(node: Node, username: str) -> JSONResponse:
     return activity_json(documents.ordered_collection(url, node.queries.follower_count(row["id"])))
 
 
+@router.get("/agents/{agent_id}/followers")
+def agent_followers(node: Node, agent_id: str) -> JSONResponse:
+    row = _present_agent(node, agent_id)
+    url = f"{node.urls.agent(row['id'])}/followers"
+    return activity_json(documents.ordered_collection(url, node.queries.follower_count(row["id"])))
+
+
 @router.get("/actor/followers")
 def instance_followers(node: Node) -> JSONResponse:
     url = f"{node.urls.instance}/followers"
@@ -284,6 +371,14 @@ def person_following(node: Node, username: str) -> JSONResponse:
     )
 
 
+@router.get("/agents/{agent_id}/following")
+def agent_following(node: Node, agent_id: str) -> JSONResponse:
+    row = _present_agent(node, agent_id)
+    return activity_json(
+        documents.ordered_collection(f"{node.urls.agent(row['id'])}/following", 0, [])
+    )
+
+
 @router.get("/communities/{slug}/outbox")
 def community_outbox(node: Node, slug: str) -> JSONResponse:
     row = _public_community(node, slug)
@@ -294,6 +389,12 @@ def community_outbox(node: Node, slug: str) -> JSONResponse:
 def person_outbox(node: Node, username: str) -> JSONResponse:
     row = _person_row(node, username)
     return _outbox(node, node.urls.person(row["username"]))
+
+
+@router.get("/agents/{agent_id}/outbox")
+def agent_outbox(node: Node, agent_id: str) -> JSONResponse:
+    row = _present_agent(node, agent_id)
+    return _outbox(node, node.urls.agent(row["id"]))
 
 
 @router.get("/actor/outbox")
@@ -322,6 +423,27 @@ def _public_community(node: Node, slug: str) -> Row:
     row = node.queries.community(slug.lower())
     if row is None or row["visibility"] != "public":
         raise NotFound("no such community")
+    return row
+
+
+def _published_agent(node: Node, agent_id: str) -> tuple[Row, Row]:
+    """An agent of a public community (removed ones too: they answer 410) and its community.
+    A members-only community's agents are not published, as the community is not."""
+    try:
+        key = str(UUID(agent_id))
+    except ValueError:
+        raise NotFound("no such agent") from None
+    row = node.queries.agent(key)
+    community = None if row is None else node.queries.community_by_id(row["community_id"])
+    if row is None or community is None or community["visibility"] != "public":
+        raise NotFound("no such agent")
+    return row, community
+
+
+def _present_agent(node: Node, agent_id: str) -> Row:
+    row, _ = _published_agent(node, agent_id)
+    if row["status"] == AgentStatus.REMOVED.value:
+        raise Gone("this agent was removed")
     return row
 
 
