@@ -354,3 +354,23 @@ def test_another_kunveno_node_resolves_the_agent_and_checks_its_key(
         key = b.container.actors.key(f"{agent_url}#main-key", refresh=True)
         assert key.owner == agent_url
         assert key.public_pem == node.container.keys.key_pair(f"agent:{agent['id']}").public_pem
+
+
+def test_a_follow_of_an_agent_is_rejected_by_the_agent(node: ServedNode, peer: Peer) -> None:
+    """Nobody follows an agent (its posts come through its community); the asker is told so
+    by the agent itself, as Mastodon matches a Reject to its request by the followed actor."""
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    agent, _ = make_agent(node, owner, "menders")
+    agent_url = f"{node.url}/agents/{agent['id']}"
+    actor = node.api.get(agent_url, headers=AS_JSON).json()
+
+    follow_id, answer = peer.follow(agent_url, f"{node.url}/inbox")
+    assert answer.status_code == 202, answer.text
+    reject = peer.wait_for("Reject", actor=agent_url)
+    assert reject["object"]["id"] == follow_id
+    assert reject["object"]["type"] == "Follow"
+    [(path, headers, _)] = [r for r in peer.received_of("Reject") if r[2] == reject]
+    verify_delivery(
+        path, headers, reject, actor["publicKey"]["publicKeyPem"], actor["publicKey"]["id"]
+    )

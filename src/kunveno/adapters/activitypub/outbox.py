@@ -161,15 +161,31 @@ class OutboxProjection(Projection):
 
     @handles(InboundActivity.Refused)
     def refused(self, e: InboundActivity.Refused, w: Writes) -> None:
-        """A Join we could not take (cancelled, over, unknown): tell the sender, from us."""
+        """A Join or Follow we could not take (a cancelled gathering, an agent, which nobody
+        follows): tell the sender. A Follow's Reject comes from the actor it asked to follow
+        (Mastodon matches it to the request by that actor), else from the instance."""
         inbound: InboundActivity = self._load(e.originator_id, e.originator_version)
         payload = inbound.payload
-        if inbound.activity_type != "Join" or e.reply_inbox is None:
+        if inbound.activity_type not in ("Join", "Follow") or e.reply_inbox is None:
             return
         actor = payload.get("actor")
         original = {k: payload[k] for k in ("id", "type", "actor", "object") if k in payload}
-        activity = self._activity(e, "Reject", self._urls.instance, original, to=[str(actor)])
-        self._queue(w, e, activity, "instance", [e.reply_inbox], public=False)
+        by, signer = self._urls.instance, "instance"
+        followed = self._local_agent(payload.get("object"))
+        if inbound.activity_type == "Follow" and followed is not None:
+            by, signer = self._urls.agent(followed), f"agent:{followed}"
+        activity = self._activity(e, "Reject", by, original, to=[str(actor)])
+        self._queue(w, e, activity, signer, [e.reply_inbox], public=False)
+
+    def _local_agent(self, url: object) -> str | None:
+        """The id of the agent of ours that ``url`` names, if it does."""
+        prefix = self._urls.agent("")
+        if not isinstance(url, str) or not url.startswith(prefix):
+            return None
+        try:
+            return str(UUID(url[len(prefix) :]))
+        except ValueError:
+            return None
 
     # -- posts: the community announces what is said in it (FEP-1b12) --------------------------
 

@@ -96,7 +96,7 @@ class InboxProcessor(Projection):
 
     def _refuse(self, e: InboundActivity.Received, code: str, detail: str) -> None:
         reply_inbox = None
-        if e.activity_type == "Join":
+        if e.activity_type in ("Join", "Follow"):  # the sender waits for an answer
             try:
                 reply_inbox = self._follower(str(e.payload.get("actor"))).inbox
             except (InvalidActivity, FetchError):
