@@ -1,4 +1,4 @@
-"""The ``kunveno`` command: serve, set up the database, manage projections and accounts.
+"""The ``kunveno`` command: serve, set up the database, manage projections and accounts, audit.
 
 Exit codes: 0 success, 2 bad usage (argparse), 1 failure with a one-line reason.
 """
@@ -8,16 +8,20 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
+from uuid import UUID
 
 from kunveno import __version__
 from kunveno.bootstrap import Container, build
 from kunveno.domain.actor import Actor
 from kunveno.domain.blocklist import normalise_entry
 from kunveno.domain.errors import DomainError, NotFound
+from kunveno.projections.trail import AuditEntry, Trail, audit_actor, audit_window
 from kunveno.settings import Settings
 
 
@@ -188,6 +192,72 @@ def _export(node: Container, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(node: Container, args: argparse.Namespace) -> int:
+    actor = None if args.actor is None else audit_actor(args.actor)
+    since, until = audit_window(args.since, args.until)
+    if any(status.lag for status in node.projections.status()):
+        node.projections.catch_up(_Progress())  # no server may be running to fold the log
+    community = node.queries.community(args.slug.lower())
+    if community is None:
+        raise NotFound(f"no such community: {args.slug!r}")
+    pages = _trail_pages(Trail(node.read_store), UUID(community["id"]), actor, since, until)
+    try:
+        shown = _print_trail(pages, as_json=args.json)
+    except BrokenPipeError:  # ``kunveno audit ... | head``: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    print(f"{shown} events", file=sys.stderr)
+    return 0
+
+
+def _trail_pages(
+    trail: Trail,
+    community_id: UUID,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Iterator[list[AuditEntry]]:
+    after = 0
+    while True:
+        page = trail.entries(
+            community_id, actor=actor, since=since, until=until, after=after, limit=1000
+        )
+        yield page
+        if len(page) < 1000:
+            return
+        after = page[-1].position
+
+
+def _print_trail(pages: Iterator[list[AuditEntry]], *, as_json: bool) -> int:
+    shown = 0
+    if not as_json:
+        print(_AUDIT_ROW.format("position", "at", "actor", "action", "object", "scope", "detail"))
+    for page in pages:
+        for entry in page:
+            print(json.dumps(entry.as_json()) if as_json else _audit_row(entry))
+        shown += len(page)
+    sys.stdout.flush()
+    return shown
+
+
+_AUDIT_ROW = "{:>9}  {:<20}  {:<24}  {:<30}  {:<36}  {:<18}  {}"
+
+
+def _audit_row(entry: AuditEntry) -> str:
+    detail = "" if entry.detail is None else f"refused: {entry.detail}"
+    if entry.request is not None:
+        detail += f" ({entry.request})"
+    return _AUDIT_ROW.format(
+        entry.position,
+        entry.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        entry.actor_label,
+        entry.action,
+        entry.object_id,
+        entry.scope or "-",
+        detail,
+    ).rstrip()
+
+
 def _seed_demo(node: Container, _: argparse.Namespace) -> int:
     from kunveno.demo import seed_demo
 
@@ -284,6 +354,22 @@ def parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="FILE.zip", help="where to write the zip"
     )
     export.set_defaults(run=_with_node(_export))
+
+    audit = _command(commands, "audit", "print a community's audit trail, derived from the log")
+    audit.add_argument("slug", metavar="SLUG", help="the community")
+    audit.add_argument(
+        "--actor",
+        help="only what this actor did: person:ID, agent:ID (with its refused attempts), "
+        "remote:URL or a remote actor URL, system, anonymous",
+    )
+    audit.add_argument(
+        "--since", metavar="TIME", help="from this time on (2025-05-01T18:00:00Z, or a date: UTC)"
+    )
+    audit.add_argument("--until", metavar="TIME", help="before this time (same forms)")
+    audit.add_argument(
+        "--json", action="store_true", help="one JSON object per line, as the API answers items"
+    )
+    audit.set_defaults(run=_with_node(_audit))
 
     demo = _command(commands, "demo", "demo data").add_subparsers(
         dest="demo_command", required=True, metavar="ACTION"

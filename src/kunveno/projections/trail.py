@@ -13,26 +13,30 @@ its first event) and joined when read.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from kunveno.domain.actor import Actor, ActorKind, check_actor_url
 from kunveno.domain.agent import Agent, Scope
 from kunveno.domain.base import DomainEvent
 from kunveno.domain.community import Community
+from kunveno.domain.errors import InvalidValue
 from kunveno.domain.follow import Follow
 from kunveno.domain.gathering import Gathering
 from kunveno.domain.post import Post
 from kunveno.projections.base import Projection
-from kunveno.projections.store import ReadStore, Row, Writes, timestamp
+from kunveno.projections.store import ReadStore, Row, Writes, from_timestamp, timestamp
 
 # What an agent needs to do it (``scope``) and to see it on the stream (``stream``); an
 # event without a ``stream`` scope is never streamed (an agent's own controls, follows...).
 _MEMBERS = (Scope.MODERATION_WRITE, Scope.MEMBERS_READ)
 _GATHERINGS = (Scope.GATHERINGS_WRITE, Scope.GATHERINGS_READ)
 _POSTS = (Scope.POSTS_WRITE, Scope.POSTS_READ)
-_LEDGER = (None, Scope.REGISTRATIONS_READ)
+# An organiser's approval, decline or capacity change (an agent: gatherings:write).
+_LEDGER = (Scope.GATHERINGS_WRITE, Scope.REGISTRATIONS_READ)
 _NONE: tuple[Scope | None, Scope | None] = (None, None)
 SCOPES_OF: dict[type[DomainEvent], tuple[Scope | None, Scope | None]] = {
     Community.Founded: _NONE,
@@ -49,6 +53,8 @@ SCOPES_OF: dict[type[DomainEvent], tuple[Scope | None, Scope | None]] = {
     Gathering.DetailsChanged: _GATHERINGS,
     Gathering.CapacityChanged: _GATHERINGS,
     Gathering.Cancelled: _GATHERINGS,
+    # Not streamed: its words are the sender's personal data, for the registrants only.
+    Gathering.NoticeSent: (Scope.GATHERINGS_WRITE, None),
     Gathering.RegistrationReceived: _LEDGER,
     Gathering.RegistrationApproved: _LEDGER,
     Gathering.RegistrationPromoted: _LEDGER,
@@ -75,15 +81,17 @@ TOPICS = frozenset(get_topic(kind) for kind in SCOPES_OF)
 
 class TrailView(Projection):
     name = "trail"
-    version = 1
+    version = 2
     tables = ("rm_trail", "rm_trail_things")
     schema = (
         # subject_id: the registration a ledger event is about (anonymous ones are never
-        # streamed: registrations:read is for named participants only).
+        # streamed: registrations:read is for named participants only). detail and request:
+        # why an agent's attempt was refused, and what it asked ("POST /api/v1/...").
         """CREATE TABLE IF NOT EXISTS rm_trail (
             position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL,
             originator_version INTEGER NOT NULL, topic TEXT NOT NULL, actor TEXT NOT NULL,
-            at TEXT NOT NULL, scope TEXT, stream_scope TEXT, subject_id TEXT)""",
+            at TEXT NOT NULL, scope TEXT, stream_scope TEXT, subject_id TEXT,
+            detail TEXT, request TEXT)""",
         "CREATE INDEX IF NOT EXISTS rm_trail_by_actor ON rm_trail (actor, position)",
         "CREATE INDEX IF NOT EXISTS rm_trail_by_thing ON rm_trail (originator_id, position)",
         # author: who published a post (an agent deleting another's post moderates).
@@ -117,6 +125,7 @@ class TrailView(Projection):
                 {"community_id": None, "kind": "registration", "author": event.participant},
             )
         scope, stream = scopes
+        refused = event if isinstance(event, Agent.AttemptRefused) else None
         writes.upsert(
             "rm_trail",
             {"position": writes.position},
@@ -129,6 +138,8 @@ class TrailView(Projection):
                 "scope": _scope_used(event, scope),
                 "stream_scope": None if stream is None else stream.value,
                 "subject_id": _subject(event),
+                "detail": None if refused is None else refused.reason,
+                "request": None if refused is None else f"{refused.method} {refused.path}",
             },
         )
 
@@ -203,10 +214,46 @@ class Trail:
             where += " AND t.at < %s"
             params.append(timestamp(until))
         return self._store.query(
-            f"SELECT {_COLUMNS} {_IN_COMMUNITY}{where} AND t.position > %s "
-            "ORDER BY t.position LIMIT %s",
+            f"SELECT {_COLUMNS}, t.detail, t.request {_IN_COMMUNITY}{where} "
+            "AND t.position > %s ORDER BY t.position LIMIT %s",
             (*params, after, limit),
         )
+
+    def entries(
+        self,
+        community_id: UUID,
+        *,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """``audit`` as people read it: each actor named, each topic a short action."""
+        rows = self.audit(
+            community_id, actor=actor, since=since, until=until, after=after, limit=limit
+        )
+        labels = self.labels({str(row["actor"]) for row in rows})
+        return [_entry(row, labels) for row in rows]
+
+    def labels(self, actors: Collection[str]) -> dict[str, str]:
+        """What to call each actor: a person's username, ``agent NAME``, a remote actor's URL,
+        ``system`` or ``anonymous`` (a person or agent no read model knows: its reference)."""
+        labels = {actor: actor.removeprefix("remote:") for actor in actors}
+        for table, kind, column in (
+            ("rm_people", "person", "username"),
+            ("rm_agents", "agent", "name"),
+        ):
+            ids = sorted(a.partition(":")[2] for a in actors if a.startswith(f"{kind}:"))
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                marks = ", ".join(["%s"] * len(chunk))
+                found = self._store.query(
+                    f"SELECT id, {column} AS name FROM {table} WHERE id IN ({marks})", chunk
+                )
+                for row in found:
+                    name = str(row["name"])
+                    labels[f"{kind}:{row['id']}"] = f"agent {name}" if kind == "agent" else name
+        return labels
 
     def stream(
         self, community_id: UUID, scopes: Collection[str], *, after: int, limit: int = 500
@@ -220,3 +267,86 @@ class Trail:
             f"AND {_NAMED} AND t.position > %s ORDER BY t.position LIMIT %s",
             (str(community_id), *scopes, after, limit),
         )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of a community's audit: an event of the log, as people read it."""
+
+    position: int
+    at: datetime
+    actor: str
+    actor_label: str
+    topic: str
+    action: str  # the topic without its ``kunveno.`` prefix: ``post.published``
+    object_id: str  # the thing the event happened to (an attempt's: the agent)
+    scope: str | None  # the agent scope it took; people act by role, so none for them
+    detail: str | None  # why an agent's attempt was refused
+    request: str | None  # what that attempt asked: ``POST /api/v1/...``
+
+    def as_json(self) -> dict[str, object]:
+        moment = timestamp(self.at)
+        return {**asdict(self), "at": moment}
+
+
+def _entry(row: Row, labels: dict[str, str]) -> AuditEntry:
+    actor, topic = str(row["actor"]), str(row["topic"])
+    return AuditEntry(
+        position=int(row["position"]),
+        at=from_timestamp(row["at"]),
+        actor=actor,
+        actor_label=labels.get(actor, actor),
+        topic=topic,
+        action=topic.removeprefix("kunveno."),
+        object_id=str(row["originator_id"]),
+        scope=row["scope"] if actor.startswith("agent:") else None,
+        detail=row["detail"],
+        request=row["request"],
+    )
+
+
+# -- what an audit may ask ---------------------------------------------------------------------
+
+
+def audit_actor(text: str) -> str:
+    """An actor as the trail stores it, from ``person:ID``, ``agent:ID``, ``remote:URL``, a
+    bare remote actor URL, ``system`` or ``anonymous``."""
+    text = text.strip()
+    if text.lower().startswith(("http://", "https://")):
+        text = f"remote:{text}"
+    try:
+        actor = Actor.parse(text)
+    except ValueError:
+        raise InvalidValue(
+            f"not an actor: {text[:100]!r} (give person:ID, agent:ID or a remote actor URL)"
+        ) from None
+    if actor.kind is ActorKind.REMOTE:
+        return str(Actor.remote(check_actor_url(actor.ref)))
+    return str(actor)
+
+
+def audit_instant(text: str, name: str) -> datetime:
+    """An RFC 3339 time with its offset (``2025-05-01T18:00:00Z``), or a date alone
+    (``2025-05-01``: its start, UTC)."""
+    text = text.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None and len(text) == 10:
+            moment = moment.replace(tzinfo=UTC)  # a date: midnight UTC
+        timestamp(moment)  # in range once in UTC
+    except (ValueError, OverflowError):
+        raise InvalidValue(
+            f"{name}: not a time: {text[:60]!r} (e.g. 2025-05-01T18:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidValue(f"{name}: give the time with its offset, e.g. {text[:19]}Z")
+    return moment
+
+
+def audit_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``since`` (from, inclusive) and ``until`` (to, exclusive), parsed and in order."""
+    start = None if since is None else audit_instant(since, "since")
+    end = None if until is None else audit_instant(until, "until")
+    if start is not None and end is not None and start >= end:
+        raise InvalidValue("since must be before until")
+    return start, end
