@@ -53,6 +53,13 @@ def test_a_slug_is_stored_and_answered_in_its_normal_form(api: httpx.Client) -> 
     assert directory_slugs(api, olga) == ["repair-cafe"]
 
 
+def test_a_slug_the_pages_use_as_a_path_is_reserved(api: httpx.Client) -> None:
+    olga = sign_up(api, "olga")
+    answer = api.post("/api/v1/communities", json={"slug": "New", "name": "New"}, headers=olga)
+    assert_error(answer, 409, "name_taken")
+    assert directory_slugs(api, olga) == []
+
+
 def test_an_open_community_takes_members_at_once(api: httpx.Client) -> None:
     olga = sign_up(api, "olga")
     created = found(api, olga, "menders")

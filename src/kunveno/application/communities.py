@@ -13,7 +13,7 @@ from kunveno.application.ports import Clock
 from kunveno.domain.actor import Actor
 from kunveno.domain.community import Community, JoinOutcome, Membership, Role, Visibility
 from kunveno.domain.errors import InvalidValue, NameTaken, NotFound
-from kunveno.domain.names import NameClaim, normalise_slug
+from kunveno.domain.names import RESERVED_SLUGS, NameClaim, normalise_slug
 
 R = TypeVar("R")
 
@@ -45,6 +45,8 @@ class CommunityService:
         membership: Membership,
     ) -> Outcome[UUID]:
         slug = normalise_slug(slug)
+        if slug in RESERVED_SLUGS:
+            raise NameTaken(f"the name {slug!r} is reserved")
         community_id = uuid4()
 
         def decide() -> Decision[UUID]:

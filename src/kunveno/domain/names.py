@@ -29,6 +29,10 @@ def normalise_username(username: str) -> str:
     return lowered
 
 
+# Slugs the pages use as paths of their own (/communities/new): never a community's.
+RESERVED_SLUGS = frozenset({"new"})
+
+
 def normalise_slug(slug: str) -> str:
     lowered = slug.strip().lower()
     if not SLUG_PATTERN.fullmatch(lowered):

@@ -29,7 +29,10 @@ def home(request: Request) -> Response:
         request,
         "home.html",
         communities=node.queries.directory(None),
-        gatherings=node.queries.upcoming_public(node.clock.now(), limit=20),
+        gatherings=[
+            rendering.dated(row, "starts_at", "ends_at")
+            for row in node.queries.upcoming_public(node.clock.now(), limit=20)
+        ],
     )
 
 
@@ -74,7 +77,8 @@ def install(app: FastAPI) -> None:
     """Pages, their static files and headers, on the node's application."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
-    for module in (public, account, admin):
+    # Fixed paths (/communities/new) before the patterns that would take them.
+    for module in (account, admin, public):
         app.include_router(module.router)
     app.add_middleware(PageHeaders)
 

@@ -21,6 +21,7 @@ from kunveno import __version__
 from kunveno.application.errors import Unauthenticated
 from kunveno.bootstrap import Container
 from kunveno.domain.errors import PermissionDenied
+from kunveno.projections.store import Row, from_timestamp
 
 from . import i18n
 
@@ -187,6 +188,11 @@ def sign_out_cookie(response: Any) -> None:
 
 
 # -- times -----------------------------------------------------------------------------
+
+
+def dated(row: Row, *names: str) -> Row:
+    """A read-model row with its stored times as datetimes, as ``when`` takes them."""
+    return {**row, **{name: from_timestamp(row[name]) for name in names if row.get(name)}}
 
 
 def zone(name: str | None) -> ZoneInfo:
