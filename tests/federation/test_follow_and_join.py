@@ -371,3 +371,37 @@ def test_a_deleted_remote_actor_takes_what_it_said_here_along(node: ServedNode, 
     # And the words are unreadable in the log itself: their subject's key is gone.
     stored: Post = container.log.repository.get(remote_post_id(create["object"]["id"]), version=1)
     assert stored.content == ""
+
+
+def test_a_notice_reaches_a_remote_participant_as_a_direct_message(
+    node: ServedNode, peer: Peer
+) -> None:
+    owner = sign_up(node.api, "olga")
+    found(node.api, owner, "menders")
+    created = schedule(node.api, owner, "menders", capacity=5)
+    join_id = peer.new_id("Join")
+    join = {"id": join_id, "type": "Join", "actor": peer.actor, "object": created["url"]}
+    assert peer.post(f"{node.url}/inbox", {"@context": AS, **join}).status_code == 202
+    peer.wait_for("Accept", object=join)
+
+    sent = node.api.post(
+        f"/api/v1/gatherings/{created['id']}/notices",
+        json={"text": "We meet in room 3 this time."},
+        headers=owner,
+    )
+    assert sent.status_code == 201, sent.text
+
+    def direct() -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+        return [r for r in peer.received_of("Create") if r[2]["object"]["type"] == "Note"]
+
+    [(path, headers, create)] = eventually(direct)
+    olga = f"{node.url}/users/olga"
+    note = create["object"]
+    assert (create["actor"], note["attributedTo"]) == (olga, olga)
+    # Direct: to the participant only, never public, with a mention so their server notifies.
+    assert create["to"] == note["to"] == [peer.actor]
+    assert "https://www.w3.org/ns/activitystreams#Public" not in json.dumps(create)
+    assert [t["href"] for t in note["tag"] if t["type"] == "Mention"] == [peer.actor]
+    assert "We meet in room 3 this time." in note["content"]
+    assert created["url"] in note["content"]
+    assert_signed_by(node, path, headers, create)

@@ -9,6 +9,7 @@ Activity ids are derived from the event (aggregate id and version): stable acros
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -158,6 +159,60 @@ class OutboxProjection(Projection):
         activity = self._activity(e, kind, community, join, to=[registration.actor_url])
         signer = f"community:{row['community_id']}"
         self._queue(w, e, activity, signer, [registration.inbox], public=False)
+
+    @handles(Gathering.NoticeSent)
+    def notice_sent(self, e: Gathering.NoticeSent, w: Writes) -> None:
+        """A notice reaches the gathering's remote participants as a direct message from its
+        sender (a mention of each, so their servers notify them); local ones read it here."""
+        text = reveal(e.text)
+        sender = self._local_author(e.actor)
+        gathering: Gathering = self._load(e.originator_id, e.originator_version)
+        if not text or sender is None:
+            return
+        active = {
+            s.value
+            for s in (
+                RegistrationStatus.CONFIRMED,
+                RegistrationStatus.WAITLISTED,
+                RegistrationStatus.PENDING,
+            )
+        }
+        reached: dict[str, str] = {}
+        for participant, registration_id in gathering.participants.items():
+            if (
+                not participant.startswith("remote:")
+                or gathering.registrations.get(registration_id) not in active
+            ):
+                continue
+            registration: Registration = self._load(UUID(registration_id), None)
+            if registration.actor_url is not None and registration.inbox is not None:
+                reached[registration.actor_url] = registration.inbox
+        if not reached:
+            return
+        author, signer = sender
+        url = self._urls.gathering(str(e.originator_id))
+        note_id = self._urls.activity(f"notice-{e.notice_id}")
+        mentions = " ".join(_mention_html(actor) for actor in reached)
+        link = html.escape(url, quote=True)
+        note = {
+            "id": note_id,
+            "type": "Note",
+            "attributedTo": author,
+            "to": list(reached),
+            "cc": [],
+            "content": (
+                f"<p>{mentions}</p>{documents.html_paragraphs(text)}"
+                f'<p><a href="{link}">{link}</a></p>'
+            ),
+            "context": url,
+            "tag": [
+                {"type": "Mention", "href": actor, "name": f"@{_handle_of(actor)}"}
+                for actor in reached
+            ],
+            "published": _instant(e.timestamp),
+        }
+        create = self._activity(e, "Create", author, note, to=list(reached))
+        self._queue(w, e, create, signer, list(reached.values()), public=False)
 
     @handles(InboundActivity.Refused)
     def refused(self, e: InboundActivity.Refused, w: Writes) -> None:
@@ -381,6 +436,19 @@ class OutboxProjection(Projection):
                     "created_at": published,
                 },
             )
+
+
+def _mention_html(actor_url: str) -> str:
+    href = html.escape(actor_url, quote=True)
+    name = html.escape(_handle_of(actor_url))
+    return f'<span class="h-card"><a href="{href}" class="u-url mention">@{name}</a></span>'
+
+
+def _handle_of(actor_url: str) -> str:
+    """A readable name for a remote actor: the last part of its URL, at its host."""
+    parts = urlsplit(actor_url)
+    name = parts.path.rstrip("/").rpartition("/")[2] or parts.netloc
+    return f"{name.lstrip('@')}@{parts.netloc}"
 
 
 def activity_key(e: DomainEvent) -> str:
