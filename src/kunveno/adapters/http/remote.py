@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["remote"])
 _CALLERS_FAULT = frozenset({"url_invalid", "scheme_refused", "address_refused", "local_id"})
 
 
-def _remote(error: FetchError | InvalidActivity) -> DomainError:
+def remote_error(error: FetchError | InvalidActivity) -> DomainError:
     if isinstance(error, FetchError) and error.code in _CALLERS_FAULT:
         return InvalidValue(f"{error.code}: {error.detail}")
     return RemoteUnavailable(f"{error.code}: {error.detail}")
@@ -36,7 +36,7 @@ def follow_remote(body: schemas.RemoteAddress, node: Node, me: Me) -> schemas.Ou
     try:
         actor = node.resolver.actor(body.address)
     except (FetchError, InvalidActivity) as error:
-        raise _remote(error) from None
+        raise remote_error(error) from None
     outcome = node.outgoing.request(RequestKind.FOLLOW, me, Target(actor.id, actor.inbox))
     return schemas.OutgoingRequest(target=actor.id, status=outcome.value.value)
 
@@ -64,7 +64,7 @@ def join_remote(body: schemas.RemoteGatheringRef, node: Node, me: Me) -> schemas
         event, _ = node.resolver.event(body.url)
         organiser = node.resolver.actor(event.attributed_to or "")
     except (FetchError, InvalidActivity) as error:
-        raise _remote(error) from None
+        raise remote_error(error) from None
     if event.status == "cancelled":
         raise InvalidValue("this gathering is cancelled")
     node.outgoing.hear_gathering(event.id, organiser.id, event_details(event), by=organiser.id)
@@ -108,7 +108,7 @@ def set_aliases(body: schemas.Aliases, node: Node, me: Me) -> schemas.AliasesAns
     try:
         urls = [node.resolver.actor(address).id for address in body.aliases]
     except (FetchError, InvalidActivity) as error:
-        raise _remote(error) from None
+        raise remote_error(error) from None
     node.accounts.set_aliases(me, urls)
     return schemas.AliasesAnswer(also_known_as=urls)
 
@@ -121,7 +121,7 @@ def move(body: schemas.RemoteAddress, node: Node, me: Me) -> schemas.OutgoingReq
     try:
         target = node.resolver.actor(body.address, refresh=True)
     except (FetchError, InvalidActivity) as error:
-        raise _remote(error) from None
+        raise remote_error(error) from None
     if own_url not in target.also_known_as:
         raise InvalidValue(
             f"{target.id} does not name {own_url} among its aliases: add it there first"

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import account, admin, public, rendering
+from . import account, admin, interaction, public, rendering
 from .headers import PageHeaders
 from .rendering import SignInFirst, container, render
 
@@ -78,7 +78,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     # Fixed paths (/communities/new) before the patterns that would take them.
-    for module in (account, admin, public):
+    for module in (account, admin, interaction, public):
         app.include_router(module.router)
     app.add_middleware(PageHeaders)
 
