@@ -38,10 +38,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     node = build(settings)
     print(f"Kunveno {__version__} serving {settings.base_url} on {host}:{port}", file=sys.stderr)
     try:
-        uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
+        # Open event streams (agents watch for hours) must not hold a stop forever: after
+        # a few seconds uvicorn closes what is still open.
+        uvicorn.run(
+            create_app(node),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        )
     finally:
         node.close()
     return 0
+
+
+GRACEFUL_SECONDS = 5
 
 
 def _with_node(action: Callable[[Container, argparse.Namespace], int]) -> Callable[..., int]:
