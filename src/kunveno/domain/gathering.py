@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kunveno.domain.actor import Actor
 from kunveno.domain.base import CreationEvent, DomainEvent, KunvenoAggregate
-from kunveno.domain.pii import PII, subject_of
 from kunveno.domain.errors import (
     AlreadyRegistered,
     CapacityBelowConfirmed,
@@ -29,6 +28,7 @@ from kunveno.domain.errors import (
     NotFound,
     RegistrationClosed,
 )
+from kunveno.domain.pii import PII, subject_of
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 20_000
