@@ -21,6 +21,9 @@ from kunveno.adapters.activitypub.outbox import Outbox, OutboxProjection
 from kunveno.adapters.activitypub.processor import InboxProcessor
 from kunveno.adapters.activitypub.resolver import Resolver
 from kunveno.adapters.activitypub.signatures import sign_request
+from kunveno.adapters.agents.feed import Feed
+from kunveno.adapters.agents.hub import StreamHub
+from kunveno.adapters.agents.webhooks import WebhookWorker
 from kunveno.adapters.passwords import Argon2PasswordHasher
 from kunveno.adapters.persistence.database import Database, parse_database_url
 from kunveno.adapters.persistence.pii import PIITranscoding, SubjectKeys
@@ -34,6 +37,7 @@ from kunveno.application.log import CommandBus, EventLog
 from kunveno.application.outgoing import OutgoingService
 from kunveno.application.ports import Clock, PasswordHasher, SystemClock
 from kunveno.application.posts import PostService
+from kunveno.builtin_agents.runner import BuiltinAgents
 from kunveno.domain.blocklist import Blocklist
 from kunveno.projections.queries import Queries
 from kunveno.projections.runner import ProjectionRunner
@@ -74,6 +78,9 @@ class Container:
     outbox: Outbox
     outbox_runner: ProjectionRunner
     deliveries: DeliveryWorker
+    stream_hub: StreamHub
+    webhooks: WebhookWorker
+    builtin_agents: BuiltinAgents
 
     def start_background(self) -> None:
         """Read models, inbox processing, outbox and deliveries: what a serving node runs."""
@@ -81,10 +88,15 @@ class Container:
         self.inbox_processor.start()
         self.outbox_runner.start()
         self.deliveries.start()
+        self.webhooks.start()
         self.privacy.start()
+        if self.settings.builtin_agents:
+            self.builtin_agents.start()
 
     def stop_background(self) -> None:
+        self.builtin_agents.stop()
         self.privacy.stop()
+        self.webhooks.stop()
         self.deliveries.stop()
         self.outbox_runner.stop()
         self.inbox_processor.stop()
@@ -104,7 +116,9 @@ class Container:
         self.read_your_writes(self.projections.head())
 
     def close(self) -> None:
+        self.stream_hub.close()
         self.stop_background()
+        self.builtin_agents.close()
         self.commands.close()
         self.http.close()
         self.read_store.close()
@@ -129,6 +143,14 @@ def build(
         projections.setup()
         keys = KeyStore(read_store)
         keys.setup()
+        builtin_agents = BuiltinAgents(
+            read_store,
+            settings.builtin_agents_api_url or settings.base_url,
+            clock.now,
+            reminder_seconds=settings.reminder_interval_seconds,
+            user_agent=f"Kunveno/{__version__} built-in agents",
+        )
+        builtin_agents.setup()
     queries = Queries(read_store)
     hasher = hasher or Argon2PasswordHasher(
         settings.password_time_cost, settings.password_memory_kib
@@ -159,6 +181,15 @@ def build(
     projections.after_fold = lambda kinds: blocks.forget() if kinds & BLOCK_EVENTS else None
     deliveries = DeliveryWorker(read_store, http, keys, clock, blocks=blocks)
     outbox_runner.on_advance = deliveries.poke
+    feed = Feed(read_store, log, queries)
+    stream_hub = StreamHub(feed, read_store)
+    webhooks = WebhookWorker(read_store, feed, http, log, clock)
+
+    def trail_advanced(position: int) -> None:
+        stream_hub.advanced(position)
+        webhooks.poke(position)
+
+    projections.on_advance = trail_advanced
     commands = CommandBus(log)
     communities = CommunityService(log, commands, clock)
     accounts = AccountService(
@@ -194,6 +225,7 @@ def build(
     with database.schema_lock():
         actors.setup()
         deliveries.setup()
+        webhooks.setup()
         outbox_runner.setup()
         inbox_processor.setup()
     return Container(
@@ -230,6 +262,9 @@ def build(
         outbox=Outbox(read_store),
         outbox_runner=outbox_runner,
         deliveries=deliveries,
+        stream_hub=stream_hub,
+        webhooks=webhooks,
+        builtin_agents=builtin_agents,
     )
 
 

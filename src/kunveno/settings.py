@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     read_your_writes_timeout: float = 5.0
     # Requests an agent may make a minute (a burst of as many, refilled evenly); then 429.
     agent_requests_per_minute: int = 120
+    # Built-in agents (reminder, welcome): run them in this node's background. Off, they can
+    # still be enabled but do nothing until a node runs them again.
+    builtin_agents: bool = True
+    # Where the built-ins reach the node's API; unset: base_url (set it when the node cannot
+    # reach its own public address from inside, e.g. http://127.0.0.1:8000 behind a proxy).
+    builtin_agents_api_url: str = ""
+    # Seconds between the reminder agent's passes over the next day's gatherings.
+    reminder_interval_seconds: float = Field(default=600.0, gt=0)
 
     _base_url_given: bool = PrivateAttr(default=False)
 

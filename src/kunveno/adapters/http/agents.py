@@ -8,7 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from kunveno.bootstrap import Container
-from kunveno.domain.errors import NotFound, PermissionDenied
+from kunveno.builtin_agents.catalogue import BUILTINS
+from kunveno.domain.errors import Conflict, NotFound, PermissionDenied
 from kunveno.projections.store import Row, from_timestamp
 
 from . import presenters, schemas
@@ -19,8 +20,14 @@ router = APIRouter(prefix="/api/v1", tags=["agents"])
 
 @router.post("/communities/{slug}/agents", status_code=201)
 def create_agent(slug: str, body: schemas.NewAgent, node: Node, me: Me) -> schemas.AgentCreated:
+    """An agent of the community's own (the answer shows its token, once), or a built-in
+    (``{"builtin": "reminder"}``): the node keeps a built-in's token and runs it."""
+    if body.builtin is not None:
+        return _enable_builtin(slug, body, node, me)
+    assert body.name is not None  # the schema checked both
+    assert body.scopes is not None
     outcome = node.agents.create(
-        me, slug, name=body.name, description=body.description, scopes=body.scopes
+        me, slug, name=body.name, description=body.description or "", scopes=body.scopes
     )
     node.read_your_writes(outcome.position)
     made = outcome.value
@@ -40,6 +47,23 @@ def this_agent(node: Node, caller: Acting) -> schemas.Agent:
     if caller.agent is None:
         raise NotFound("this is for agents: a person's account is at /api/v1/me")
     return _agent(node, _row(node, caller.agent.id))
+
+
+@router.get("/agents/builtins")
+def builtin_agents(node: Node) -> list[schemas.BuiltinAgent]:
+    """The built-in agents a community's admins can enable, with the scopes each takes."""
+    running = node.settings.builtin_agents
+    return [
+        schemas.BuiltinAgent(
+            key=b.key,
+            name=b.name,
+            description=b.description,
+            scopes=list(b.scopes),
+            why=b.why,
+            running=running,
+        )
+        for b in BUILTINS.values()
+    ]
 
 
 @router.get("/agents/{agent_id}", dependencies=[Fresh])
@@ -69,7 +93,48 @@ def resume_agent(agent_id: UUID, node: Node, me: Me) -> schemas.Agent:
 @router.delete("/agents/{agent_id}", status_code=204)
 def remove_agent(agent_id: UUID, node: Node, me: Me) -> Response:
     node.agents.remove(me, agent_id)
+    node.builtin_agents.states.retire(str(agent_id))  # a built-in's token is forgotten at once
     return Response(status_code=204)
+
+
+def _enable_builtin(
+    slug: str, body: schemas.NewAgent, node: Container, me: UUID
+) -> schemas.AgentCreated:
+    """Claim the built-in in the side table first (a second claim is the 409), make the agent,
+    then keep its token and the log position it starts reading from."""
+    builtin = BUILTINS[str(body.builtin)]
+    community = presenters.visible_community(node, slug, me)
+    presenters.require_role(node, community["id"], me, presenters.ADMINS)
+    node.fresh_reads()
+    states = node.builtin_agents.states
+    claim = states.claim(
+        community["id"], builtin.key, node.clock.now(), lambda agent: _not_removed(node, agent)
+    )
+    if claim is None:
+        raise Conflict(f"the {builtin.key} agent is enabled in this community already")
+    try:
+        outcome = node.agents.create(
+            me,
+            slug,
+            name=body.name or builtin.name,
+            description=builtin.description if body.description is None else body.description,
+            scopes=builtin.scopes if body.scopes is None else body.scopes,
+            builtin=builtin.key,
+        )
+    except BaseException:
+        states.release(community["id"], builtin.key, claim)
+        raise
+    made = outcome.value
+    agent_id = str(made.agent_id)
+    states.enabled(community["id"], builtin.key, claim, agent_id, made.token, outcome.position)
+    node.read_your_writes(outcome.position)
+    node.builtin_agents.poke()
+    return schemas.AgentCreated(agent=_agent(node, _row(node, made.agent_id)), token=None)
+
+
+def _not_removed(node: Container, agent_id: str) -> bool:
+    row = node.queries.agent(agent_id)
+    return row is None or row["status"] != "removed"
 
 
 def _row(node: Container, agent_id: UUID) -> Row:

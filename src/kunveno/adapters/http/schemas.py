@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from kunveno.builtin_agents.catalogue import BUILTINS
 
 
 class Body(BaseModel):
@@ -295,9 +297,31 @@ class ImportedPost(BaseModel):
 
 
 class NewAgent(Body):
-    name: Annotated[str, StringConstraints(max_length=60)]
-    description: Annotated[str, StringConstraints(max_length=1000)] = ""
-    scopes: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=20)]
+    """An agent of one's own (``name`` and ``scopes``), or a built-in (``builtin``: its name,
+    description and scopes are then the built-in's unless given; scopes only narrower)."""
+
+    name: Annotated[str, StringConstraints(max_length=60)] | None = None
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    scopes: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=20)]
+        | None
+    ) = None
+    builtin: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+    @model_validator(mode="after")
+    def _own_or_builtin(self) -> NewAgent:
+        known = ", ".join(sorted(BUILTINS))
+        if self.builtin is None:
+            if self.name is None or self.scopes is None:
+                raise ValueError(f"give name and scopes, or builtin (one of: {known})")
+            return self
+        builtin = BUILTINS.get(self.builtin)
+        if builtin is None:
+            raise ValueError(f"no built-in agent {self.builtin!r}; there are: {known}")
+        wider = sorted(set(self.scopes or ()) - set(builtin.scopes))
+        if wider:
+            raise ValueError(f"the {builtin.key} agent takes no scope beyond its own: {wider}")
+        return self
 
 
 class AgentChange(Body):
@@ -321,4 +345,42 @@ class Agent(BaseModel):
 
 class AgentCreated(BaseModel):
     agent: Agent
-    token: str  # shown once: only its hash is kept
+    # Shown once: only its hash is kept. None for a built-in: the node keeps its token.
+    token: str | None
+
+
+class BuiltinAgent(BaseModel):
+    """A built-in agent a community's admins can enable (``{"builtin": key}``)."""
+
+    key: str
+    name: str
+    description: str
+    scopes: list[str]
+    why: str  # what each scope is for
+    running: bool  # whether this node runs built-ins (KUNVENO_BUILTIN_AGENTS)
+
+
+# -- watching: an agent's webhook -----------------------------------------------------------
+
+
+class WebhookChange(Body):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    # Deliver the events after this log position (default: from now; a changed URL keeps
+    # the position it had).
+    after: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+
+
+class Webhook(BaseModel):
+    agent_id: UUID
+    url: str
+    position: int  # delivered (or passed over) up to this log position
+    attempts: int  # failed attempts at the batch now waiting
+    next_at: datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class WebhookSet(Webhook):
+    secret: str  # shown once: the receiver checks X-Kunveno-Signature with it
