@@ -540,3 +540,24 @@ def test_the_public_pages_pass_an_accessibility_check(
         assert response["passes"], path  # axe did run
         found_violations[path] = [(v["id"], v["impact"]) for v in response["violations"]]
     assert found_violations == {path: [] for path in paths}
+
+
+def test_an_agents_page_says_what_it_is_and_who_runs_it(
+    site: ServedNode, page: Page, own: OwnOrigin
+) -> None:
+    owner, _ = menders(site)
+    answer = site.api.post(
+        "/api/v1/communities/menders/agents",
+        json={"name": "Reminder", "description": "Reminds us.", "scopes": ["posts:write"]},
+        headers=owner,
+    )
+    agent = answer.json()["agent"]
+    assert status_of(page, f"{site.url}/agents/{agent['id']}") == 200
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Reminder")
+    expect(page.get_by_role("link", name="Menders")).to_be_visible()
+    expect(page.get_by_text("posts:write")).to_be_visible()
+    result = Axe().run(page).response
+    assert result["violations"] == []
+    shot(page, "agent")
+    site.api.delete(f"/api/v1/agents/{agent['id']}", headers=owner)
+    assert status_of(page, f"{site.url}/agents/{agent['id']}") == 410

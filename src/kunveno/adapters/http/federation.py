@@ -1,7 +1,8 @@
 """Where peers find us and read us: WebFinger, NodeInfo, host-meta, actors, events, collections.
 
 Every actor and gathering has one URL: ActivityPub JSON for an ActivityStreams ``Accept``,
-a page otherwise (content negotiation, CONTRACT "Where things live").
+a page otherwise (content negotiation, CONTRACT "Where things live"). The pages' routes
+(``adapters/web``) come first and hand ActivityStreams requests to the handlers here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from kunveno import __version__
@@ -47,15 +48,6 @@ def activity_json(document: dict[str, Any], status_code: int = 200) -> JSONRespo
     return JSONResponse(
         document, status_code=status_code, media_type=AP_MEDIA_TYPE, headers={"Vary": "Accept"}
     )
-
-
-def page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
-    """A plain page until the web pages (issue 6) take over these URLs."""
-    text = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(text, status_code=status_code, headers={"Vary": "Accept"})
 
 
 # -- discovery ------------------------------------------------------------------------------
@@ -214,8 +206,6 @@ def instance_actor(node: Node) -> JSONResponse:
 @router.get("/users/{username}", response_model=None)
 def person(node: Node, request: Request, username: str) -> Response:
     row = _person_row(node, username)
-    if not wants_activity_json(request):
-        return page(row["display_name"], f"<p>@{html.escape(row['username'])}</p>")
     pem = node.keys.key_pair(f"person:{row['id']}").public_pem
     return activity_json(documents.person_actor(node.urls, row, pem))
 
@@ -223,8 +213,6 @@ def person(node: Node, request: Request, username: str) -> Response:
 @router.get("/communities/{slug}", response_model=None)
 def community(node: Node, request: Request, slug: str) -> Response:
     row = _public_community(node, slug)
-    if not wants_activity_json(request):
-        return page(row["name"], documents.html_paragraphs(row["summary"]))
     pem = node.keys.key_pair(f"community:{row['id']}").public_pem
     return activity_json(
         documents.community_actor(node.urls, row, pem, member_count=int(row["member_count"]))
@@ -236,17 +224,7 @@ def agent(node: Node, request: Request, agent_id: str) -> Response:
     """A community's agent: a ``Service`` actor (shown as a bot), its community's own."""
     row, community = _published_agent(node, agent_id)
     url = node.urls.agent(row["id"])
-    removed = row["status"] == AgentStatus.REMOVED.value
-    if not wants_activity_json(request):
-        if removed:
-            return page(row["name"], "<p>This agent was removed.</p>", status_code=410)
-        group = html.escape(node.urls.community(community["slug"]), quote=True)
-        about = (
-            f"<p>Agent of <a href='{group}'>{html.escape(community['name'])}</a>, "
-            "run by its admins.</p>"
-        )
-        return page(row["name"], documents.html_paragraphs(row["description"]) + about)
-    if removed:
+    if row["status"] == AgentStatus.REMOVED.value:
         return activity_json(documents.tombstone(url, "Service", row["changed_at"]), 410)
     pem = node.keys.key_pair(f"agent:{row['id']}").public_pem
     return activity_json(documents.agent_actor(node.urls, row, community, pem))
@@ -263,8 +241,6 @@ async def agent_inbox(node: Node, request: Request, agent_id: str) -> Response:
 @router.get("/gatherings/{gathering_id}", response_model=None)
 def gathering(node: Node, request: Request, gathering_id: str) -> Response:
     row = _public_gathering(node, gathering_id)
-    if not wants_activity_json(request):
-        return page(row["title"], documents.html_paragraphs(row["description"]))
     return activity_json(documents.gathering_event(node.urls, row))
 
 
@@ -272,13 +248,9 @@ def gathering(node: Node, request: Request, gathering_id: str) -> Response:
 def post(node: Node, request: Request, post_id: str) -> Response:
     row, community = _public_post(node, post_id)
     if row["deleted"]:
-        if wants_activity_json(request):
-            deleted_at = row["edited_at"] or None
-            tombstone = documents.tombstone(node.urls.post(row["id"]), "Note", deleted_at)
-            return activity_json(tombstone, 410)
-        raise Gone("this post was deleted")
-    if not wants_activity_json(request):
-        return page(f"A post in {community['name']}", documents.html_paragraphs(row["content"]))
+        deleted_at = row["edited_at"] or None
+        tombstone = documents.tombstone(node.urls.post(row["id"]), "Note", deleted_at)
+        return activity_json(tombstone, 410)
     author = _author_url(node, row["author"])
     note = documents.post_note(
         node.urls,

@@ -9,6 +9,7 @@ the services and in ``presenters`` (who may see what); a page only shows their a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import suppress
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from kunveno.adapters.activitypub import documents
 from kunveno.adapters.http import federation, presenters
 from kunveno.adapters.http.calendar import community_calendar
 from kunveno.adapters.http.errors import Gone
@@ -359,6 +361,29 @@ def person_page(request: Request, username: str) -> Response:
     if row is None:
         raise NotFound("no such person")
     return render(request, "person.html", person=row, handle=f"@{row['username']}@{node.urls.host}")
+
+
+@router.get("/agents/{agent_id}", response_model=None)
+def agent_page(request: Request, agent_id: str) -> Response:
+    """What an agent is, who runs it (its community's admins), and what it may do."""
+    node = _node(request)
+    if federation.wants_activity_json(request):
+        return federation.agent(node, request, agent_id)
+    row = node.queries.agent(str(_uuid(agent_id, "agent")))
+    community = None if row is None else node.queries.community_by_id(row["community_id"])
+    if row is None or community is None:
+        raise NotFound("no such agent")
+    presenters.visible_community(node, community["slug"], visitor(request))
+    if row["status"] == "removed":
+        raise Gone("this agent was removed by its community's admins")
+    return render(
+        request,
+        "agent.html",
+        agent=row,
+        community=community,
+        scopes=json.loads(row["scopes"]),
+        handle=f"@{documents.agent_handle(row['id'])}@{node.urls.host}",
+    )
 
 
 @router.get("/posts/{post_id}", response_model=None)
