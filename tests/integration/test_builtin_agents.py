@@ -20,6 +20,7 @@ from api_helpers import (
     assert_error,
     found,
     join,
+    me,
     register,
     schedule,
     sign_up,
@@ -27,6 +28,7 @@ from api_helpers import (
 )
 from federation_support import ServedNode, eventually, served_node
 
+from kunveno.adapters import builtin_enabling
 from kunveno.builtin_agents.catalogue import REMINDER, WELCOME
 from kunveno.builtin_agents.reminder import (
     due_gatherings,
@@ -36,6 +38,7 @@ from kunveno.builtin_agents.reminder import (
 )
 from kunveno.builtin_agents.sse import ServerEvent, server_events
 from kunveno.builtin_agents.welcome import greeted_in, greeting, joiner
+from kunveno.domain.errors import PermissionDenied
 
 NOW = datetime(2026, 11, 24, 18, 30, tzinfo=UTC)
 
@@ -410,6 +413,27 @@ def test_a_removed_builtin_is_forgotten_and_can_be_enabled_again(served: ServedN
     again = enable(served, admin, "club", "reminder")
     assert again["id"] != agent["id"]
     assert container.builtin_agents.reminder.run_once() == 1
+
+
+def test_the_pages_path_and_the_apis_are_one_claim_and_one_forgetting(
+    served: ServedNode,
+) -> None:
+    """The admin pages call ``builtin_enabling`` as the API's route does."""
+    api, container = served.api, served.container
+    admin = sign_up(api, "ada")
+    found(api, admin, "club")
+    ada = UUID(me(api, admin)["id"])
+    bob = UUID(me(api, sign_up(api, "bob"))["id"])
+
+    made = builtin_enabling.enable(container, ada, "club", "welcome").value
+    again = api.post("/api/v1/communities/club/agents", json={"builtin": "welcome"}, headers=admin)
+    with pytest.raises(PermissionDenied):  # not told that it is enabled already
+        builtin_enabling.enable(container, bob, "club", "welcome")
+    builtin_enabling.remove_agent(container, ada, made.agent_id)
+
+    assert "already" in assert_error(again, 409, "conflict")
+    assert container.builtin_agents.states.due("welcome", container.clock.now()) == []
+    assert enable(served, admin, "club", "welcome")["id"] != str(made.agent_id)
 
 
 def test_a_builtin_removed_behind_the_runners_back_is_retired(served: ServedNode) -> None:

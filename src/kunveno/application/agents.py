@@ -74,8 +74,7 @@ class AgentService:
         scopes = list(scopes)
 
         def decide() -> Decision[NewAgent]:
-            community = self._community_for_slug(slug)
-            _require_admin(community, by)
+            community = self.require_admin(by, slug)
             agent = Agent.create(
                 agent_id=agent_id,
                 community_id=community.id,
@@ -130,6 +129,12 @@ class AgentService:
             return [agent], None
 
         return self._commands.run(decide)
+
+    def require_admin(self, by: UUID, slug: str) -> Community:
+        """The community, when ``by`` is one of its admins (who manage its agents)."""
+        community = self._community_for_slug(slug)
+        _require_admin(community, by)
+        return community
 
     def require_admin_of(self, by: UUID, agent: Agent) -> Community:
         community = self._log.load(Community, agent.community_id, "community")

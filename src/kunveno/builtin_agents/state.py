@@ -51,7 +51,7 @@ class AgentStates:
             for statement in SCHEMA:
                 cur.execute(statement)
 
-    # -- enabling (the node's part, from the HTTP route) ---------------------------------
+    # -- enabling (the node's part: adapters/builtin_enabling.py) -------------------------
 
     def claim(
         self, community_id: str, builtin: str, now: datetime, is_live: Callable[[str], bool]

@@ -7,9 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from kunveno.adapters import builtin_enabling
 from kunveno.bootstrap import Container
 from kunveno.builtin_agents.catalogue import BUILTINS
-from kunveno.domain.errors import Conflict, NotFound, PermissionDenied
+from kunveno.domain.errors import NotFound, PermissionDenied
 from kunveno.projections.store import Row, from_timestamp
 
 from . import presenters, schemas
@@ -92,49 +93,25 @@ def resume_agent(agent_id: UUID, node: Node, me: Me) -> schemas.Agent:
 
 @router.delete("/agents/{agent_id}", status_code=204)
 def remove_agent(agent_id: UUID, node: Node, me: Me) -> Response:
-    node.agents.remove(me, agent_id)
-    node.builtin_agents.states.retire(str(agent_id))  # a built-in's token is forgotten at once
+    builtin_enabling.remove_agent(node, me, agent_id)  # a built-in's token is forgotten too
     return Response(status_code=204)
 
 
 def _enable_builtin(
     slug: str, body: schemas.NewAgent, node: Container, me: UUID
 ) -> schemas.AgentCreated:
-    """Claim the built-in in the side table first (a second claim is the 409), make the agent,
-    then keep its token and the log position it starts reading from."""
-    builtin = BUILTINS[str(body.builtin)]
     community = presenters.visible_community(node, slug, me)
     presenters.require_role(node, community["id"], me, presenters.ADMINS)
-    node.fresh_reads()
-    states = node.builtin_agents.states
-    claim = states.claim(
-        community["id"], builtin.key, node.clock.now(), lambda agent: _not_removed(node, agent)
-    )
-    if claim is None:
-        raise Conflict(f"the {builtin.key} agent is enabled in this community already")
-    try:
-        outcome = node.agents.create(
-            me,
-            slug,
-            name=body.name or builtin.name,
-            description=builtin.description if body.description is None else body.description,
-            scopes=builtin.scopes if body.scopes is None else body.scopes,
-            builtin=builtin.key,
-        )
-    except BaseException:
-        states.release(community["id"], builtin.key, claim)
-        raise
-    made = outcome.value
-    agent_id = str(made.agent_id)
-    states.enabled(community["id"], builtin.key, claim, agent_id, made.token, outcome.position)
-    node.read_your_writes(outcome.position)
-    node.builtin_agents.poke()
+    made = builtin_enabling.enable(
+        node,
+        me,
+        slug,
+        str(body.builtin),
+        name=body.name,
+        description=body.description,
+        scopes=body.scopes,
+    ).value
     return schemas.AgentCreated(agent=_agent(node, _row(node, made.agent_id)), token=None)
-
-
-def _not_removed(node: Container, agent_id: str) -> bool:
-    row = node.queries.agent(agent_id)
-    return row is None or row["status"] != "removed"
 
 
 def _row(node: Container, agent_id: UUID) -> Row:

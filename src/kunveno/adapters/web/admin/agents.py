@@ -1,8 +1,8 @@
 """A community's agents, for its admins: making one (its token shown once), its scopes,
 suspending, resuming and removing it, and enabling the built-in agents.
 
-Built-in agents are enabled and removed through the client API's own route functions, so a
-built-in's token is kept (and forgotten) exactly as the API does it.
+Built-in agents are enabled, and agents removed, through ``builtin_enabling`` as the API
+does it, so a built-in's token is kept (and forgotten) the same way.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from kunveno.adapters.http import agents as agents_api
-from kunveno.adapters.http import schemas
+from kunveno.adapters import builtin_enabling
 from kunveno.bootstrap import Container
 from kunveno.builtin_agents.catalogue import BUILTINS
 from kunveno.domain.agent import Scope
@@ -194,9 +193,9 @@ async def control_agent(request: Request, slug: str, agent_id: str, what: str) -
         commands: dict[str, tuple[Callable[[], object], str]] = {
             "suspend": (lambda: d.node.agents.suspend(d.person, the_agent), "suspended"),
             "resume": (lambda: d.node.agents.resume(d.person, the_agent), "resumed"),
-            # The API's own route: a built-in's kept token is forgotten at once too.
+            # As the API removes one: a built-in's kept token is forgotten at once too.
             "remove": (
-                lambda: agents_api.remove_agent(the_agent, d.node, d.person),
+                lambda: builtin_enabling.remove_agent(d.node, d.person, the_agent),
                 "agent-removed",
             ),
         }
@@ -214,13 +213,10 @@ async def control_agent(request: Request, slug: str, agent_id: str, what: str) -
 
 @router.post(BASE + "/builtins/{key}")
 async def enable_builtin(request: Request, slug: str, key: str) -> Response:
-    """A built-in agent, through the API's own path (the node keeps its token and runs it)."""
+    """A built-in agent, as the API enables one (the node keeps its token and runs it)."""
 
     def do(d: Desk, _: Fields) -> Response:
-        if key not in BUILTINS:
-            raise NotFound("there is no such built-in agent")
-        body = schemas.NewAgent(builtin=key)
-        problem = refusal(lambda: agents_api.create_agent(d.slug, body, d.node, d.person))
+        problem = refusal(lambda: builtin_enabling.enable(d.node, d.person, d.slug, key))
         if problem is not None:
             return agents(request, d, problem)
         return done(request, f"{d.base}/agents", "enabled")
