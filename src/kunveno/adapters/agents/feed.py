@@ -20,10 +20,8 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from kunveno.adapters.persistence.stored_events import StoredEvents
 from kunveno.application.log import EventLog
 from kunveno.domain.agent import AgentStatus, Scope
 from kunveno.domain.base import DomainEvent
@@ -166,51 +164,3 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-# -- stored events by position ---------------------------------------------------------------
-
-_STORED = "originator_id, originator_version, topic, state"
-
-
-class StoredEvents:
-    """Stored events by log position, a page in one query on the library's events table
-    (the recorder reads only ranges of the log; a community's events are spread over it)."""
-
-    def __init__(self, store: ReadStore, log: EventLog) -> None:
-        self._store = store
-        self._log = log
-        recorder = log.recorder
-        self._sql: str | None = None
-        # The table's name is the library's (from our configuration), never input.
-        if isinstance(recorder, PostgresApplicationRecorder):
-            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-            self._sql = (
-                f"SELECT notification_id AS id, {_STORED} FROM {table} "  # noqa: S608
-                "WHERE notification_id IN "
-            )
-        elif isinstance(recorder, SQLiteApplicationRecorder):
-            table = recorder.events_table_name
-            self._sql = f"SELECT rowid AS id, {_STORED} FROM {table} WHERE rowid IN "  # noqa: S608
-
-    def by_position(self, positions: Iterable[int]) -> dict[int, StoredEvent]:
-        wanted = list(positions)
-        if not wanted:
-            return {}
-        if self._sql is None:  # the in-memory store of unit tests
-            recorder = self._log.recorder
-            found = [n for p in wanted for n in recorder.select_notifications(p, 1, stop=p)]
-            return {n.id: n for n in found}
-        marks = ", ".join(["%s"] * len(wanted))
-        rows = self._store.query(f"{self._sql}({marks})", wanted)
-        return {int(row["id"]): _stored(row) for row in rows}
-
-
-def _stored(row: Row) -> StoredEvent:
-    originator = row["originator_id"]
-    return StoredEvent(
-        originator_id=originator if isinstance(originator, UUID) else UUID(str(originator)),
-        originator_version=int(row["originator_version"]),
-        topic=str(row["topic"]),
-        state=bytes(row["state"]),
-    )

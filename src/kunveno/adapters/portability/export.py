@@ -27,14 +27,12 @@ from typing import IO, Any, TypeVar, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 from icalendar import Calendar
 
 from kunveno.adapters.activitypub import documents
 from kunveno.adapters.http.calendar import _event as calendar_event
+from kunveno.adapters.persistence.stored_events import StoredEvents
 from kunveno.bootstrap import Container
 from kunveno.domain.base import DomainEvent
 from kunveno.domain.errors import NotFound
@@ -176,7 +174,7 @@ def _write_events(
     progress: Progress | None,
 ) -> int:
     total = data.count(str(person_id))
-    fetch = _StoredEvents(container)
+    fetch = StoredEvents(container.read_store, container.log)
     me = f"person:{person_id}"
     written = 0
     if progress is not None:
@@ -254,52 +252,6 @@ def _plain(value: Any, subject: UUID) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-_STORED = "originator_id, originator_version, topic, state"
-
-
-class _StoredEvents:
-    """Stored events by log position, a page in one query on the library's events table.
-
-    Read through the read store (the same database): the recorder reads only ranges of the
-    log, and a person's events are spread over all of it.
-    """
-
-    def __init__(self, container: Container) -> None:
-        self._container = container
-        recorder = container.log.recorder
-        self._sql: str | None = None
-        # The table's name is the library's (from our configuration), never input.
-        if isinstance(recorder, PostgresApplicationRecorder):
-            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-            self._sql = (
-                f"SELECT notification_id AS id, {_STORED} FROM {table} WHERE notification_id IN "  # noqa: S608
-            )
-        elif isinstance(recorder, SQLiteApplicationRecorder):
-            table = recorder.events_table_name
-            self._sql = f"SELECT rowid AS id, {_STORED} FROM {table} WHERE rowid IN "  # noqa: S608
-
-    def by_position(self, positions: list[int]) -> dict[int, StoredEvent]:
-        if not positions:
-            return {}
-        if self._sql is None:  # the in-memory store of unit tests
-            recorder = self._container.log.recorder
-            found = [n for p in positions for n in recorder.select_notifications(p, 1, stop=p)]
-            return {n.id: n for n in found}
-        marks = ", ".join(["%s"] * len(positions))
-        rows = self._container.read_store.query(f"{self._sql}({marks})", positions)
-        return {int(row["id"]): _stored(row) for row in rows}
-
-
-def _stored(row: Row) -> StoredEvent:
-    originator = row["originator_id"]
-    return StoredEvent(
-        originator_id=originator if isinstance(originator, UUID) else UUID(str(originator)),
-        originator_version=int(row["originator_version"]),
-        topic=str(row["topic"]),
-        state=bytes(row["state"]),
-    )
 
 
 # -- outbox.json: the Mastodon account-archive shape --------------------------------------
