@@ -1,5 +1,6 @@
-"""The dependency rule, read from the source: domain <- application <- adapters, and the read
-side (projections) beside the application, never through it.
+"""The dependency rule, read from the source: domain <- application <- adapters, the read
+side (projections) beside the application, never through it, and the built-in agents outside
+all of it, using the public HTTP API as any agent does.
 
 Every ``import`` of every module under ``src/kunveno`` is read with ``ast`` (type-checking-only
 imports too: they are arrows as well) and checked against the rules below.
@@ -40,6 +41,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "kunveno.cli",
     ),
     "kunveno.projections": ("kunveno.adapters", "kunveno.application"),
+    # The built-in agents act as any agent must: through the public HTTP API only, never
+    # the services, the domain, or the API's own routes.
+    "kunveno.builtin_agents": (
+        "kunveno.application",
+        "kunveno.domain",
+        "kunveno.adapters.http",
+    ),
 }
 
 
@@ -104,7 +112,7 @@ def test_the_walk_sees_every_guarded_layer() -> None:
     """Guard for the test above: a moved package must not make it pass by finding nothing."""
     modules = [module for module, _ in source_modules()]
 
-    for layer in ("kunveno.domain", "kunveno.application", "kunveno.projections"):
+    for layer in ("kunveno.domain", "kunveno.application", "kunveno.projections", *FORBIDDEN):
         assert sum(is_within(m, layer) for m in modules) >= 3, layer
     assert "kunveno.domain.gathering" in modules
 
@@ -126,6 +134,10 @@ def test_the_walk_sees_every_guarded_layer() -> None:
         ("kunveno.application.x", "from .. import bootstrap"),
         ("kunveno.projections.x", "from kunveno.application.log import EventLog"),
         ("kunveno.projections.x", "from kunveno.adapters.persistence import sqlite"),
+        ("kunveno.builtin_agents.x", "from kunveno.application.agents import AgentService"),
+        ("kunveno.builtin_agents.x", "from kunveno.domain.errors import Conflict"),
+        ("kunveno.builtin_agents.x", "from kunveno.adapters.http import agents"),
+        ("kunveno.builtin_agents.x", "import kunveno.adapters.http.schemas"),
     ],
 )
 def test_a_wrong_arrow_is_caught(module: str, source: str) -> None:
@@ -141,6 +153,8 @@ def test_a_wrong_arrow_is_caught(module: str, source: str) -> None:
         ("kunveno.application.x", "from kunveno.domain.gathering import Gathering"),
         ("kunveno.projections.x", "from kunveno.domain.post import Post"),
         ("kunveno.adapters.x", "from kunveno.bootstrap import build"),
+        ("kunveno.builtin_agents.x", "from .api import AgentApi"),
+        ("kunveno.builtin_agents.x", "import httpx"),
     ],
 )
 def test_a_right_arrow_passes(module: str, source: str) -> None:
