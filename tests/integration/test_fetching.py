@@ -12,6 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -255,25 +256,33 @@ def test_the_address_checked_is_the_address_connected_to(
     make_client: MakeClient, fake_internet: dict[str, list[str]]
 ) -> None:
     """DNS rebinding: the name turns internal right after its first answer."""
-    with serving("127.0.0.1") as public:
-        try:
-            internal_server = serving("127.0.0.2", public.port)
-            internal = internal_server.__enter__()
-        except OSError:
-            pytest.skip("the same port is taken on 127.0.0.2")
-        try:
-            fake_internet["rebind.test"] = ["127.0.0.1", "127.0.0.2"]
-            for target in (public, internal):
-                target.route("/note", document({"id": public.url("/note", host="rebind.test")}))
-            url = public.url("/note", host="rebind.test")
-            client = make_client(FetchPolicy(allow_http=True))
+    with twin_servers() as (public, internal):
+        fake_internet["rebind.test"] = ["127.0.0.1", "127.0.0.2"]
+        for target in (public, internal):
+            target.route("/note", document({"id": public.url("/note", host="rebind.test")}))
+        url = public.url("/note", host="rebind.test")
+        client = make_client(FetchPolicy(allow_http=True))
 
-            assert client.get_activity_json(url)["id"] == url
-            refused("address_refused", lambda: client.get_activity_json(url))
-            assert len(public.seen) == 1
-            assert internal.seen == []
-        finally:
-            internal_server.__exit__(None, None, None)
+        assert client.get_activity_json(url)["id"] == url
+        refused("address_refused", lambda: client.get_activity_json(url))
+        assert len(public.seen) == 1
+        assert internal.seen == []
+
+
+@contextmanager
+def twin_servers() -> Iterator[tuple[FetchServer, FetchServer]]:
+    """Servers on one port at 127.0.0.1 and 127.0.0.2 (a rebinding name keeps its port); a
+    port already taken on 127.0.0.2 is simply passed over for another."""
+    for _ in range(20):
+        with ExitStack() as servers:
+            public = servers.enter_context(serving("127.0.0.1"))
+            try:
+                internal = servers.enter_context(serving("127.0.0.2", public.port))
+            except OSError:
+                continue
+            yield public, internal
+            return
+    raise RuntimeError("no port is free on both 127.0.0.1 and 127.0.0.2")
 
 
 # --- size and time ----------------------------------------------------------------------------
