@@ -14,11 +14,11 @@ def community_calendar(node: Container, community: Row, gatherings: list[Row]) -
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", community["name"])
     for row in gatherings:
-        calendar.add_component(_event(node, row))
+        calendar.add_component(gathering_event(node, row))
     return bytes(calendar.to_ical())
 
 
-def _event(node: Container, row: Row) -> Event:
+def gathering_event(node: Container, row: Row) -> Event:
     event = Event()
     url = f"{node.settings.base_url}/gatherings/{row['id']}"
     host = node.settings.base_url.split("://", 1)[-1]

@@ -31,7 +31,7 @@ from eventsourcing.utils import get_topic
 from icalendar import Calendar
 
 from kunveno.adapters.activitypub import documents
-from kunveno.adapters.http.calendar import _event as calendar_event
+from kunveno.adapters.http.calendar import gathering_event as calendar_event
 from kunveno.adapters.persistence.stored_events import StoredEvents
 from kunveno.bootstrap import Container
 from kunveno.domain.base import DomainEvent

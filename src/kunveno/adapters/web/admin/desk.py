@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from kunveno.adapters.http import presenters
 from kunveno.bootstrap import Container
 from kunveno.domain.errors import Conflict, DomainError, InvalidValue, NotFound, PermissionDenied
 from kunveno.projections.store import Row, from_timestamp
@@ -79,10 +80,8 @@ def desk(request: Request, slug: str, *, admins: bool = False) -> Desk:
     person = require_visitor(request)
     node = container(request)
     node.fresh_reads()
-    community = node.queries.community(slug.strip().lower())
-    role = None if community is None else node.queries.role(community["id"], str(person))
-    if community is None or (community["visibility"] == "private" and role is None):
-        raise NotFound("no such community")
+    community = presenters.visible_community(node, slug.strip(), person)
+    role = node.queries.role(community["id"], str(person))
     if role not in (ADMINS if admins else ORGANISERS):
         raise PermissionDenied(
             "only an admin of the community may do this"
